@@ -1,0 +1,16 @@
+# The two commands of the README. Each sets up ./.venv itself (scripts/bootstrap.sh).
+.PHONY: run test venv
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+venv:
+	bash scripts/bootstrap.sh
+
+# The main job on the embedded default config (offline, CPU).
+run: venv
+	.venv/bin/snakemake --cores all
+
+# Lint, dry run and the whole pytest suite.
+test: venv
+	bash scripts/test.sh

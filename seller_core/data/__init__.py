@@ -1,0 +1,1 @@
+"""Raw-dump ingestion, filtering, splitting and category sequences."""
