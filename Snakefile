@@ -14,9 +14,9 @@ if not workflow.overwrite_configfiles:
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/gt.smk"
 
 
-# include: "rules/gt.smk"            (issue 4)
 # include: "rules/recommender.smk"   (issue 5)
 
 
@@ -25,3 +25,4 @@ rule all:
     input:
         "results/tables/table1.csv",
         expand("results/data/{ds}/category_texts.parquet", ds=DATASETS),
+        expand("results/data/{ds}/gt/explanations.parquet", ds=DATASETS),
