@@ -15,9 +15,7 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/gt.smk"
-
-
-# include: "rules/recommender.smk"   (issue 5)
+include: "rules/recommender.smk"
 
 
 rule all:
@@ -26,3 +24,20 @@ rule all:
         "results/tables/table1.csv",
         expand("results/data/{ds}/category_texts.parquet", ds=DATASETS),
         expand("results/data/{ds}/gt/explanations.parquet", ds=DATASETS),
+        expand("results/data/{ds}/item_text_emb.npy", ds=DATASETS),
+        expand("results/metrics/{ds}/sasrec.json", ds=DATASETS),
+        expand(
+            "results/models/{ds}/eer/{kind}/model.pt",
+            ds=DATASETS,
+            kind=config["eer"]["kinds"],
+        ),
+        expand(
+            "results/metrics/{ds}/utility/{m}.json",
+            ds=DATASETS,
+            m=["gt", "random", "empty"],
+        ),
+        expand(
+            "results/metrics/{ds}/utility/paired/gt/{b}.json",
+            ds=DATASETS,
+            b=["random", "empty"],
+        ),

@@ -92,12 +92,19 @@ def ingest_params(wildcards):
     fmt = config["datasets"][wildcards.ds]["format"]
     return {
         "on_bad_record": pre["on_bad_record"],
-        "dedupe": pre["dedupe"],
         **pre["positive"][fmt],
     }
 
 
 def split_params(wildcards):
     pre = preprocess_config(wildcards)
-    keys = ("kcore", "split", "max_history", "cold_start", "test_subsample", "seed")
+    keys = (
+        "dedupe",
+        "kcore",
+        "split",
+        "max_history",
+        "cold_start",
+        "test_subsample",
+        "seed",
+    )
     return {k: pre[k] for k in keys}

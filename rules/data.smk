@@ -61,6 +61,9 @@ rule ingest_yelp:
     conda:
         "../envs/data.yaml"
     threads: 2
+    resources:
+        # DuckDB may use 60% of this; past it, it spills to disk (override: --set-resources)
+        mem_mb=4000,
     params:
         ingest=ingest_params,
     script:
@@ -84,6 +87,9 @@ rule ingest_kuairec:
     conda:
         "../envs/data.yaml"
     threads: 2
+    resources:
+        # DuckDB may use 60% of this; past it, it spills to disk (override: --set-resources)
+        mem_mb=4000,
     params:
         ingest=ingest_params,
     script:
@@ -109,7 +115,6 @@ rule filter_and_split:
         "results/benchmarks/filter_and_split/{ds}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 2
     params:
         split=split_params,
     script:

@@ -38,13 +38,15 @@ def test_items_parse_with_named_levels_and_tag_fallback(kuairec_files, tmp_path)
     assert stats["videos_categories_from_feat_tags"] == 1
 
 
-def test_positive_rule_dedupe_and_unknown_videos(kuairec_files, tmp_path):
+def test_positive_rule_in_file_order(kuairec_files, tmp_path):
     stats, inter, _ = ingest(kuairec_files, tmp_path)
-    assert [(r["raw_user_id"], r["raw_item_id"]) for r in inter] == [("14", "0"), ("14", "3"), ("15", "2"), ("15", "4")]
+    # the repeat (15, 2) and the video without metadata (9) stay: filter_and_split drops them
+    assert [(r["raw_user_id"], r["raw_item_id"]) for r in inter] == [
+        ("14", "0"), ("14", "3"), ("15", "2"), ("15", "4"), ("15", "2"), ("16", "9")]
     assert inter[0]["timestamp"] == 1593898068
-    assert stats["matrix_rows"] == 7 and stats["positive_rows"] == 6
-    _, inter, _ = ingest(kuairec_files, tmp_path, dedupe="none", min_watch_ratio=0.5)
-    assert len(inter) == 6  # (15, 2) twice; video 9 has no metadata
+    assert stats["positive_rows"] == 6
+    _, inter, _ = ingest(kuairec_files, tmp_path, min_watch_ratio=0.5)
+    assert len(inter) == 7
 
 
 def test_non_numeric_id_names_line_and_column(kuairec_files, tmp_path):
@@ -68,14 +70,14 @@ def test_missing_timestamp_is_an_error_or_counted(kuairec_files, tmp_path):
         ingest(kuairec_files, tmp_path)
     assert (e.value.line, e.value.key) == (6, "timestamp")
     stats, inter, _ = ingest(kuairec_files, tmp_path, on_bad_record="skip")
-    assert stats["bad_records"][2]["skipped"] == 1 and len(inter) == 3
+    assert stats["bad_records"][2]["skipped"] == 1 and len(inter) == 5
 
 
 def test_skip_mode_counts_unconvertible_rows(kuairec_files, tmp_path):
     matrix, _, _ = kuairec_files
     matrix.write_text(matrix.read_text() + "abc,0,1,1,t,d,1593898068.0,3.0\n")
     stats, inter, _ = ingest(kuairec_files, tmp_path, on_bad_record="skip")
-    assert stats["bad_records"][2]["skipped"] == 1 and len(inter) == 4
+    assert stats["bad_records"][2]["skipped"] == 1 and len(inter) == 6
 
 
 def test_bad_caption_id_and_feat_are_errors(kuairec_files, tmp_path):

@@ -42,25 +42,28 @@ def ingest(files, tmp_path, **kw):
     return stats, pq.read_table(tmp_path / "inter.parquet").to_pylist(), pq.read_table(tmp_path / "items.parquet").to_pylist()
 
 
-def test_ingest_keeps_positive_known_categorised_first_interactions(yelp_files, tmp_path):
+def test_ingest_keeps_every_positive_review_in_file_order(yelp_files, tmp_path):
     stats, inter, items = ingest(yelp_files, tmp_path)
     assert [i["raw_item_id"] for i in items] == ["b1-AAAAAAAAAAAAAAAAAAAA", "b2-BBBBBBBBBBBBBBBBBBBB"]
     assert items[0]["categories"] == ["Mexican", "Restaurants", "Naturopathic/Holistic"]
     assert json.loads(items[1]["description"])["hours"] is None
+    # repeats and reviews of unknown or uncategorised businesses stay: filter_and_split drops and counts them
     assert [(r["raw_user_id"], r["raw_item_id"][:2], r["timestamp"]) for r in inter] == [
         ("u1", "b1", to_epoch("2015-01-04 00:01:03")),
         ("u1", "b2", to_epoch("2015-02-04 10:00:00")),
+        ("u1", "b1", to_epoch("2016-01-01 00:00:00")),
         ("u2", "b2", to_epoch("2014-12-31 23:59:59")),
+        ("u2", "zz", to_epoch("2015-03-01 00:00:00")),
+        ("u3", "b3", to_epoch("2015-03-01 00:00:00")),
         ("u3", "b2", to_epoch("2013-06-01 12:00:00")),
     ]
     assert to_epoch("1970-01-01 00:00:10") == 10  # UTC, not local time
-    assert stats["review_lines"] == 8 and stats["positive_reviews"] == 7 and stats["interactions_kept"] == 4
-    assert stats["businesses_without_categories"] == 1
+    assert stats["positive_reviews"] == 7 and stats["businesses_without_categories"] == 1
 
 
-def test_dedupe_none_keeps_repeats(yelp_files, tmp_path):
-    _, inter, _ = ingest(yelp_files, tmp_path, dedupe="none")
-    assert len(inter) == 5
+def test_min_stars_is_the_positive_rule(yelp_files, tmp_path):
+    _, inter, _ = ingest(yelp_files, tmp_path, min_stars=2.0)
+    assert len(inter) == 8
 
 
 def test_malformed_review_line_names_file_and_line(yelp_files, tmp_path):
@@ -99,7 +102,7 @@ def test_skip_mode_counts_bad_records(yelp_files, tmp_path):
     review.write_text(review.read_text() + "this is not json\n" + '{"user_id": "u1"}\n')
     business.write_text(business.read_text() + "{broken\n")
     stats, inter, _ = ingest(yelp_files, tmp_path, on_bad_record="skip")
-    assert len(inter) == 4
+    assert len(inter) == 7
     biz, rev = stats["bad_records"]
     assert biz["skipped"] == 1 and rev["skipped"] == 2
 

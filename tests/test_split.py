@@ -1,32 +1,29 @@
 import json
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from seller_core.data.kcore import kcore_filter
-from seller_core.data.split import assign_splits, filter_and_split, history_lists
+from seller_core.data.kcore import kcore_mask
+from seller_core.data.split import assign_splits, dedupe_first, filter_and_split, history_lists
 from seller_core.errors import BadInputError
 
 
 def test_kcore_is_iterative():
     # k=2: u3 has 1 interaction -> removed; then item c drops to 1 -> removed; then u2 drops to 1 -> removed.
-    rows = [("u1", "a"), ("u1", "b"), ("u2", "a"), ("u2", "c"), ("u3", "c"), ("u4", "a"), ("u4", "b")]
-    con = duckdb.connect()
-    con.register("src", pa.table({"raw_user_id": [r[0] for r in rows], "raw_item_id": [r[1] for r in rows]}))
-    con.execute("CREATE TEMP TABLE t AS SELECT * FROM src")
-    rounds = kcore_filter(con, "t", k=2, sides="both")
-    left = sorted(con.execute("SELECT raw_user_id, raw_item_id FROM t").fetchall())
-    assert left == [("u1", "a"), ("u1", "b"), ("u4", "a"), ("u4", "b")]
+    user = np.array([1, 1, 2, 2, 3, 4, 4])
+    item = np.array([0, 1, 0, 2, 2, 0, 1])
+    keep, rounds = kcore_mask(user, item, k=2, sides="both")
+    assert keep.tolist() == [True, True, False, False, False, True, True]
     assert rounds[0] == {"interactions": 7, "users": 4, "items": 3} and rounds[-1]["interactions"] == 4
     assert len(rounds) == 5  # three peeling rounds, then one that changes nothing
-    con.execute("CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM src")
-    kcore_filter(con, "t", k=2, sides="users")
-    assert con.execute("SELECT count(*) FROM t").fetchall()[0][0] == 6  # only u3 goes: items are not judged
+    keep, _ = kcore_mask(user, item, k=2, sides="users")
+    assert keep.sum() == 6  # only u3 goes: items are not judged
+    keep, _ = kcore_mask(user, item, k=3, sides="items")
+    assert keep.tolist() == [True, False, True, False, False, True, False]  # only item 0 has 3
     with pytest.raises(ValueError):
-        kcore_filter(con, "t", k=2, sides="everyone")
+        kcore_mask(user, item, k=2, sides="everyone")
 
 
 def test_global_time_split_cuts_at_quantiles():
@@ -75,7 +72,7 @@ def _write_inputs(tmp_path, n_users=40, n_items=30, per_user=15, seed=0, late_us
     return out
 
 
-SPLIT = dict(kcore={"k": 5, "sides": "both"}, split={"mode": "global_time", "ratios": [0.8, 0.1, 0.1]},
+SPLIT = dict(dedupe="first", kcore={"k": 5, "sides": "both"}, split={"mode": "global_time", "ratios": [0.8, 0.1, 0.1]},
              max_history=5, cold_start="drop", test_subsample="all", seed=0)
 
 
@@ -129,3 +126,27 @@ def test_empty_after_filtering_is_a_clear_error(tmp_path):
     with pytest.raises(BadInputError, match="no interactions left after 50-core"):
         filter_and_split(tmp_path / "inter_raw.parquet", tmp_path / "items_raw.parquet", out,
                          **{**SPLIT, "kcore": {"k": 50, "sides": "both"}})
+
+
+def test_dedupe_first_keeps_earliest_of_each_pair():
+    user = np.array([0, 0, 0, 1, 1])
+    item = np.array([5, 5, 6, 5, 5])
+    ts = np.array([30, 10, 20, 7, 7])
+    u, i, t = dedupe_first(user, item, ts)
+    assert sorted(zip(u.tolist(), i.tolist(), t.tolist())) == [(0, 5, 10), (0, 6, 20), (1, 5, 7)]
+
+
+def test_repeats_and_items_without_metadata_are_dropped_and_counted(tmp_path):
+    out = _write_inputs(tmp_path)
+    inter = pq.read_table(tmp_path / "inter_raw.parquet")
+    first = inter.slice(0, 1).to_pylist()[0]  # a later repeat of an existing pair
+    extra = pa.table({"raw_user_id": ["user000", first["raw_user_id"]], "raw_item_id": ["not-an-item", first["raw_item_id"]],
+                      "timestamp": pa.array([5, first["timestamp"] + 1], pa.int64())})
+    pq.write_table(pa.concat_tables([inter, extra]), tmp_path / "inter_raw.parquet")
+    args = (tmp_path / "inter_raw.parquet", tmp_path / "items_raw.parquet", out)
+    stats = filter_and_split(*args, **SPLIT)
+    assert stats["dropped_item_without_metadata"] == 1
+    assert stats["dropped_repeat_pairs"] == 1  # the generated pairs are distinct
+    assert "not-an-item" not in pq.read_table(out["interactions"])["raw_item_id"].to_pylist()
+    kept = filter_and_split(*args, **{**SPLIT, "dedupe": "none"})
+    assert kept["interactions"] == stats["interactions"] + 1 and "dropped_repeat_pairs" not in kept

@@ -312,3 +312,30 @@ def test_kuairec_sequential_drift(kuai):
     core, cats = kuai_positive_core(matrix, captions)
     consecutive, rand = consecutive_vs_random(core.sort_values(["u", "timestamp"], kind="stable"), cats)
     assert consecutive > 0.4 and consecutive > 3 * rand
+
+
+def hit_rates(core, cats, n=10):
+    """HR@n on each user's last positive: most-popular vs 'items sharing a category with the user's
+    previous item, by popularity' (the simplest model that uses the order of the sequence)."""
+    last = core.groupby("u").tail(1)
+    train = core.drop(last.index)
+    pop = train["i"].value_counts()
+    prev = train.groupby("u").tail(1).set_index("u")["i"]
+    top = set(pop.index[:n])
+    hr_pop = np.mean([i in top for i in last["i"]])
+    hits = []
+    for u, i in zip(last["u"], last["i"]):
+        p = prev[u]
+        ranked = sorted(pop.index, key=lambda x: (-len(cats[x] & cats[p]), -pop[x]))[:n]
+        hits.append(i in ranked)
+    return hr_pop, float(np.mean(hits))
+
+
+def test_order_of_the_sequence_beats_popularity(yelp, kuai):
+    _, business, review = yelp
+    hr_pop, hr_seq = hit_rates(*yelp_positive_core(business, review))
+    assert hr_pop > 0.02 and hr_seq > 2 * hr_pop
+    _, matrix, _, captions = kuai
+    core, cats = kuai_positive_core(matrix, captions)
+    hr_pop, hr_seq = hit_rates(core.sort_values(["u", "timestamp"], kind="stable"), cats)
+    assert hr_pop > 0.02 and hr_seq > 2 * hr_pop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,25 @@ def test_data_stages_end_to_end_and_incremental_reruns(tmp_path):
     dry = snakemake(tmp_path, changed, "-n", *DATA_TARGETS)
     out = dry.stdout + dry.stderr
     assert "rule filter_and_split:" in out and "ds=k" in out and "ds=y" not in out and "rule ingest_" not in out
+
+
+@pytest.mark.slow
+def test_whole_dag_on_a_tiny_config(tmp_path):
+    """Every rule of the main target, end to end, on one tiny dataset with very short training."""
+    config = {
+        "datasets": {"y": TINY["datasets"]["y"]},
+        "preprocess": TINY["preprocess"],
+        "sasrec": {"max_epochs": 3, "patience": 2},
+        "eer": {"kinds": ["both"], "max_epochs": 2, "patience": 1},
+        "eval": {"bootstrap": {"n": 200}},
+    }
+    run = snakemake(tmp_path, config, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    for m in ("gt", "random", "empty"):
+        metrics = json.loads((tmp_path / f"results/metrics/y/utility/{m}.json").read_text())
+        ranks = pq.read_table(tmp_path / f"results/metrics/y/utility/{m}.ranks.parquet")
+        assert ranks.num_rows == pq.read_table(tmp_path / "results/data/y/samples_test.parquet").num_rows
+        assert 0.0 <= metrics["metrics"]["ndcg@10"] <= metrics["metrics"]["recall@10"] <= 1.0
+    assert (tmp_path / "results/metrics/y/utility/paired/gt/random.json").exists()
+    again = snakemake(tmp_path, config, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -7,5 +7,5 @@ from seller_core.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 out = {key: snakemake.output[key] for key in snakemake.output.keys()}
-filter_and_split(snakemake.input.interactions, snakemake.input.item_table, out, threads=snakemake.threads,
+filter_and_split(snakemake.input.interactions, snakemake.input.item_table, out,
                  **snakemake.params.split)

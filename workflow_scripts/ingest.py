@@ -7,6 +7,8 @@ from seller_core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])
 inp, out, params = snakemake.input, snakemake.output, dict(snakemake.params.ingest)
+# DuckDB gets most of the job's memory (the rule's mem_mb); past it, it spills to disk
+params["memory_limit"] = f"{int(snakemake.resources.mem_mb * 0.6)}MB"
 if snakemake.rule == "ingest_yelp":
     from seller_core.data.yelp import ingest_yelp
 

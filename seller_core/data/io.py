@@ -39,3 +39,34 @@ def sql_one(con, query: str):
     while a result is only partly fetched."""
     rows = con.execute(query).fetchall()
     return rows[0] if rows else None
+
+
+def duckdb_connection(threads: int | None = None, memory_limit: str | None = None, spill_dir=None):
+    """An in-memory DuckDB connection; past `memory_limit` its large aggregates spill to `spill_dir`."""
+    import duckdb
+
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {sql_str(memory_limit)}")
+    # every query that needs an order says ORDER BY; not preserving scan order saves memory
+    con.execute("SET preserve_insertion_order = false")
+    if spill_dir is not None:
+        Path(spill_dir).mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = {sql_str(Path(spill_dir) / '.duckdb_spill')}")
+    return con
+
+
+def copy_parquet(con, query: str, path, keep_order: bool = False) -> int:
+    """Write a DuckDB query's result to parquet without materialising it in Python (atomically,
+    like write_parquet); returns the row count. For reproducible bytes the query must either ORDER
+    BY or be a scan/filter whose source order is kept (`keep_order`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
+    n = sql_one(con, f"COPY ({query}) TO {sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd)")[0]
+    con.execute("SET preserve_insertion_order = false")
+    os.replace(tmp, path)
+    return n

@@ -21,12 +21,13 @@ import io
 import json
 import logging
 import re
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from seller_core.data.io import sql_one, sql_str, write_parquet
-from seller_core.data.yelp import INTERACTION_SCHEMA, ITEM_SCHEMA
+from seller_core.data.io import copy_parquet, duckdb_connection, sql_one, sql_str, write_parquet
+from seller_core.data.yelp import ITEM_SCHEMA
 from seller_core.errors import BadInputError, RecordPolicy, open_text
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,11 @@ def _columns_sql() -> str:
 
 
 def ingest_kuairec(interactions_path, item_categories_path, captions_path, interactions_out, items_out, *,
-                   min_watch_ratio: float, on_bad_record: str = "error", dedupe: str = "first",
-                   require_categories: bool = True, threads: int | None = None) -> dict:
+                   min_watch_ratio: float, on_bad_record: str = "error", require_categories: bool = True,
+                   threads: int | None = None, memory_limit: str | None = None) -> dict:
+    """Items from the two metadata files, and every positive view as an interaction, in file order.
+    Views of videos missing from the item table and repeats of a (user, video) pair are kept here:
+    `filter_and_split` drops and counts them, for every format alike."""
     cap_policy = RecordPolicy(captions_path, on_bad_record)
     tag_policy = RecordPolicy(item_categories_path, on_bad_record)
     items, item_stats = build_items(read_captions(captions_path, cap_policy), read_item_tags(item_categories_path, tag_policy),
@@ -161,59 +165,50 @@ def ingest_kuairec(interactions_path, item_categories_path, captions_path, inter
 
     open_text(interactions_path).close()
     mat_policy = RecordPolicy(interactions_path, on_bad_record)
-    con = duckdb.connect()
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    con.register("items", items.select(["raw_item_id"]))
+    con = duckdb_connection(threads, memory_limit, spill_dir=Path(interactions_out).parent)
     skip = on_bad_record == "skip"
     scan = (f"read_csv({sql_str(interactions_path)}, header=true, auto_detect=false, columns={_columns_sql()}"
             + (", store_rejects=true" if skip else "") + ")")
+    missing = "(user_id IS NULL OR video_id IS NULL OR timestamp IS NULL OR watch_ratio IS NULL)"
+    positive = f"watch_ratio >= {float(min_watch_ratio)}"
+    # one CASE, so that every row is checked before the positive rule can drop it
+    keep = f"NOT {missing} AND {positive}" if skip else f"CASE WHEN {missing} THEN error('missing field') ELSE {positive} END"
+    query = f"""
+        SELECT user_id::VARCHAR AS raw_user_id, video_id::VARCHAR AS raw_item_id, floor(timestamp)::BIGINT AS timestamp
+        FROM {scan} WHERE {keep}
+    """
     try:
-        con.execute(f"CREATE TEMP TABLE matrix AS SELECT user_id, video_id, timestamp, watch_ratio FROM {scan}")
-    except duckdb.Error as e:
+        n_pos = copy_parquet(con, query, interactions_out, keep_order=True)
+    except duckdb.ConversionException as e:
         line, column, message = _first_reject(duckdb.connect(), interactions_path)
         if line is None:
             raise BadInputError(interactions_path, f"cannot be read as CSV: {e}") from e
         mat_policy.bad(message, line=line, key=column)
+        raise
+    except duckdb.InvalidInputException as e:
+        line, column = _first_null(con, interactions_path)
+        if line is None:
+            raise BadInputError(interactions_path, f"cannot be read as CSV: {e}") from e
+        mat_policy.bad("missing required field", line=line, key=column)
+        raise
     if skip:
         n_rejected = sql_one(con, "SELECT count(*) FROM reject_errors")[0]
         if n_rejected:
             first = sql_one(con, "SELECT line, column_name, error_message FROM reject_errors ORDER BY line LIMIT 1")
             mat_policy.bad(f"{first[2]} (first at line {first[0]})", n=n_rejected)
-    valid = "user_id IS NOT NULL AND video_id IS NOT NULL AND timestamp IS NOT NULL AND watch_ratio IS NOT NULL"
-    n_rows, n_invalid = sql_one(con, f"SELECT count(*), count(*) FILTER (WHERE NOT ({valid})) FROM matrix")
-    if n_invalid:
-        if not skip:
-            line, column = _first_null(con, interactions_path)
-            mat_policy.bad("missing required field", line=line, key=column)
-        mat_policy.bad("missing user_id/video_id/timestamp/watch_ratio", n=n_invalid)
-
-    order_dedupe = "QUALIFY row_number() OVER (PARTITION BY user_id, video_id ORDER BY ts) = 1" if dedupe == "first" else ""
-    n_pos = sql_one(con, f"SELECT count(*) FROM matrix WHERE {valid} AND watch_ratio >= {float(min_watch_ratio)}")[0]
-    interactions = con.sql(f"""
-        WITH pos AS (
-            SELECT user_id::VARCHAR AS user_id, video_id::VARCHAR AS video_id, floor(timestamp)::BIGINT AS ts
-            FROM matrix WHERE {valid} AND watch_ratio >= {float(min_watch_ratio)}
-        ), known AS (
-            SELECT * FROM pos SEMI JOIN items ON pos.video_id = items.raw_item_id
-            {order_dedupe}
-        )
-        SELECT user_id AS raw_user_id, video_id AS raw_item_id, ts AS timestamp
-        FROM known ORDER BY raw_user_id, timestamp, raw_item_id
-    """).to_arrow_table().cast(INTERACTION_SCHEMA)
+        n_missing = sql_one(con, f"SELECT count(*) FROM read_csv({sql_str(interactions_path)}, header=true, "
+                                 f"auto_detect=false, columns={_columns_sql()}, ignore_errors=true) WHERE {missing}")[0]
+        if n_missing:
+            mat_policy.bad("missing user_id/video_id/timestamp/watch_ratio", n=n_missing)
     con.close()
 
     write_parquet(items, items_out)
-    write_parquet(interactions, interactions_out)
     stats = {
         "format": "kuairec",
         **item_stats,
         "items_kept": items.num_rows,
-        "matrix_rows": n_rows,
         "positive_rows": n_pos,
         "positive_rule": f"watch_ratio >= {min_watch_ratio}",
-        "interactions_kept": interactions.num_rows,
-        "dropped_unknown_or_uncategorised_video_or_duplicate": n_pos - interactions.num_rows,
         "bad_records": [cap_policy.summary(), tag_policy.summary(), mat_policy.summary()],
     }
     log.info("interactions: %s", {k: v for k, v in stats.items() if k != "bad_records"})

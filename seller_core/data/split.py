@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 
-import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from seller_core.data.io import sql_str, write_json, write_parquet
-from seller_core.data.kcore import kcore_filter
+from seller_core.data.io import write_json, write_parquet
+from seller_core.data.kcore import kcore_mask
 from seller_core.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -64,16 +65,47 @@ def history_lists(user: np.ndarray, item: np.ndarray, rows: np.ndarray, max_hist
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(item[flat], pa.int64()))
 
 
-def filter_and_split(interactions_raw, items_raw, out: dict, *, kcore: dict, split: dict, max_history: int,
-                     cold_start: str, test_subsample, seed: int, threads: int | None = None) -> dict:
-    """`out` maps interactions, item_table, users, samples_train, samples_valid, samples_test, stats to paths."""
-    con = duckdb.connect()
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    con.execute(f"CREATE TEMP TABLE inter AS SELECT raw_user_id, raw_item_id, timestamp FROM read_parquet({sql_str(interactions_raw)})")
-    rounds = kcore_filter(con, "inter", kcore["k"], kcore["sides"])
-    final = rounds[-1]
-    if final["interactions"] == 0:
+def _sorted_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes of a string column whose order is the strings' sorted order, and the sorted
+    distinct strings: dense ids then follow raw-id order, stable across runs and file order."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), np.int32)  # int32: half the memory of the per-row codes
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[encoded.indices.to_numpy()], encoded.dictionary.take(pa.array(order))
+
+
+def dedupe_first(user: np.ndarray, item: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user, item, ts) with each pair once, at its earliest time. Rows come out grouped by pair;
+    callers sort as they need."""
+    n_items = int(item.max()) + 1 if len(item) else 1
+    pair = user.astype(np.int64) * n_items + item
+    order = np.argsort(pair)
+    pair, ts = pair[order], ts[order]
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    first = pair[starts]
+    return ((first // n_items).astype(user.dtype), (first % n_items).astype(item.dtype),
+            np.minimum.reduceat(ts, starts) if len(ts) else ts)
+
+
+def clean_interactions(interactions_raw, meta: pa.Table, dedupe: str, kcore: dict) -> dict:
+    """Drop interactions with items missing from `meta`, repeats (dedupe "first") and the k-core's
+    peel; everything on integer codes. Returns the kept rows' codes, times and the counts."""
+    # one column at a time: the raw id strings are the bulk of the memory, and codes replace them
+    user_code, user_names = _sorted_codes(pq.read_table(interactions_raw, columns=["raw_user_id"])["raw_user_id"])
+    item_code, item_names = _sorted_codes(pq.read_table(interactions_raw, columns=["raw_item_id"])["raw_item_id"])
+    ts = pq.read_table(interactions_raw, columns=["timestamp"])["timestamp"].to_numpy().astype(np.int64)
+    counts = {"positive_interactions": len(ts)}
+    # items without metadata: checked once per distinct item, not per row
+    known = pc.is_in(item_names, value_set=meta["raw_item_id"]).to_numpy(zero_copy_only=False)[item_code]
+    user_code, item_code, ts = user_code[known], item_code[known], ts[known]
+    counts["dropped_item_without_metadata"] = counts["positive_interactions"] - len(ts)
+    if dedupe == "first":
+        n = len(ts)
+        user_code, item_code, ts = dedupe_first(user_code, item_code, ts)
+        counts["dropped_repeat_pairs"] = n - len(ts)
+    keep, rounds = kcore_mask(user_code, item_code, kcore["k"], kcore["sides"])
+    if rounds[-1]["interactions"] == 0:
         before = rounds[0]
         raise BadInputError(
             interactions_raw,
@@ -82,26 +114,29 @@ def filter_and_split(interactions_raw, items_raw, out: dict, *, kcore: dict, spl
             "lower preprocess.kcore.k, change kcore.sides, or check the positive-interaction rule",
             key="preprocess.kcore",
         )
-    # dense ids in raw-id order: stable across runs and independent of file order
-    table = con.sql(f"""
-        WITH u AS (SELECT raw_user_id, row_number() OVER (ORDER BY raw_user_id) - 1 AS user_id FROM (SELECT DISTINCT raw_user_id FROM inter)),
-             i AS (SELECT raw_item_id, row_number() OVER (ORDER BY raw_item_id) - 1 AS item_id FROM (SELECT DISTINCT raw_item_id FROM inter))
-        SELECT u.user_id, i.item_id, inter.raw_user_id, inter.raw_item_id, inter.timestamp
-        FROM inter JOIN u USING (raw_user_id) JOIN i USING (raw_item_id)
-        ORDER BY user_id, timestamp, item_id
-    """).to_arrow_table()
-    items = con.sql(f"""
-        WITH i AS (SELECT raw_item_id, row_number() OVER (ORDER BY raw_item_id) - 1 AS item_id FROM (SELECT DISTINCT raw_item_id FROM inter))
-        SELECT i.item_id, m.raw_item_id, m.name, m.categories, m.description
-        FROM i JOIN read_parquet({sql_str(items_raw)}) m USING (raw_item_id) ORDER BY item_id
-    """).to_arrow_table()
-    con.close()
-    if items.num_rows != final["items"]:
-        raise BadInputError(items_raw, f"{final['items'] - items.num_rows} interacted items have no row in the item table")
+    return {"user_code": user_code[keep], "item_code": item_code[keep], "ts": ts[keep], "user_names": user_names,
+            "item_names": item_names, "counts": counts, "rounds": rounds}
 
-    user = table["user_id"].to_numpy().astype(np.int64)
-    item = table["item_id"].to_numpy().astype(np.int64)
-    ts = table["timestamp"].to_numpy().astype(np.int64)
+
+def filter_and_split(interactions_raw, items_raw, out: dict, *, dedupe: str, kcore: dict, split: dict,
+                     max_history: int, cold_start: str, test_subsample, seed: int) -> dict:
+    """`out` maps interactions, item_table, users, samples_train, samples_valid, samples_test, stats to paths."""
+    meta = pq.read_table(items_raw)
+    kept = clean_interactions(interactions_raw, meta, dedupe, kcore)
+    counts, rounds, final = kept["counts"], kept["rounds"], kept["rounds"][-1]
+    kept_users, user = np.unique(kept["user_code"], return_inverse=True)
+    kept_items, item = np.unique(kept["item_code"], return_inverse=True)
+    ts = kept["ts"]
+    order = np.lexsort((item, ts, user))
+    user, item, ts = user[order].astype(np.int64), item[order].astype(np.int64), ts[order]
+    raw_user = kept["user_names"].take(pa.array(kept_users))
+    raw_item = kept["item_names"].take(pa.array(kept_items))
+    table = pa.table({"user_id": user, "item_id": item, "raw_user_id": raw_user.take(pa.array(user)),
+                      "raw_item_id": raw_item.take(pa.array(item)), "timestamp": ts})
+
+    items = meta.take(pc.index_in(raw_item, value_set=meta["raw_item_id"])).select(["raw_item_id", "name", "categories", "description"])
+    items = items.add_column(0, "item_id", pa.array(np.arange(len(raw_item)), pa.int64()))
+
     label, split_info = assign_splits(user, ts, split["mode"], split["ratios"])
     split_names = np.array(SPLITS)[label]
     interactions = pa.table({
@@ -115,7 +150,7 @@ def filter_and_split(interactions_raw, items_raw, out: dict, *, kcore: dict, spl
     train_users[user[label == 0]] = True
     train_items = np.zeros(item.max() + 1, bool)
     train_items[item[label == 0]] = True
-    stats = {"kcore": {"k": kcore["k"], "sides": kcore["sides"], "rounds": rounds}, "split": split_info,
+    stats = {**counts, "dedupe": dedupe, "kcore": {"k": kcore["k"], "sides": kcore["sides"], "rounds": rounds}, "split": split_info,
              "users": final["users"], "items": final["items"], "interactions": final["interactions"],
              "categories": len({c for cats in items["categories"].to_pylist() for c in cats}),
              "interactions_per_split": {s: int((label == k).sum()) for k, s in enumerate(SPLITS)}, "samples": {}}

@@ -75,7 +75,7 @@ MIN_EVENTS_SHARE = 0.4
 YELP_START = 1262304000  # 2010-01-01 00:00:00
 YELP_END = 1640995199  # 2021-12-31 23:59:59
 YELP_WINDOW = (0.25, 0.90)
-YELP_USERS_PER_CHUNK = 8192
+YELP_USERS_PER_CHUNK = 4096
 YELP_POSITIVE_STARS = np.array([0.02, 0.03, 0.07, 0.33, 0.55])  # P(1..5 stars) of in-interest reviews
 YELP_NOISE_STARS = np.array([0.35, 0.30, 0.35, 0.0, 0.0])
 
@@ -484,8 +484,8 @@ def synthesize_yelp(business_path, review_path, *, users: int, items: int, seed:
             times = _event_times(crng, ev, lengths, YELP_START, YELP_END, YELP_WINDOW, 1)
             stars = np.where(ev.noise, crng.choice(5, size=len(ev.item), p=YELP_NOISE_STARS),
                              crng.choice(5, size=len(ev.item), p=YELP_POSITIVE_STARS)) + 1
-            np.add.at(review_count, ev.item, 1)
-            np.add.at(star_sum, ev.item, stars)
+            review_count += np.bincount(ev.item, minlength=items)
+            star_sum += np.bincount(ev.item, weights=stars, minlength=items)
             n = len(ev.item)
             positive = stars >= 4
             opener = pc.if_else(pa.array(positive),

@@ -15,22 +15,24 @@ Real-file quirks handled here (see tests/fixtures for a reproduction):
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from seller_core.errors import BadInputError, RecordPolicy, open_text
-from seller_core.data.io import sql_one, sql_str, write_parquet
+from seller_core.data.io import copy_parquet, duckdb_connection, sql_one, sql_str, write_parquet
 
 log = logging.getLogger(__name__)
 
 ITEM_SCHEMA = pa.schema(
     [("raw_item_id", pa.string()), ("name", pa.string()), ("categories", pa.list_(pa.string())), ("description", pa.string())]
 )
-INTERACTION_SCHEMA = pa.schema([("raw_user_id", pa.string()), ("raw_item_id", pa.string()), ("timestamp", pa.int64())])
 
 REVIEW_COLUMNS = {"user_id": "VARCHAR", "business_id": "VARCHAR", "stars": "DOUBLE", "date": "VARCHAR"}
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -56,17 +58,27 @@ def parse_categories(value) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return _NOT_A_LITERAL
+
+
+_NOT_A_LITERAL = object()
+
+
 def parse_attribute(value):
     """Yelp stores attribute values as Python-literal strings: "True", "u'free'", "{'lot': True}"."""
     if not isinstance(value, str):
         return value
-    text = value.strip()
-    try:
-        parsed = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return value
-    if isinstance(parsed, (bool, str, int, float, dict)) or parsed is None:
+    # the same few hundred strings recur across 150 k businesses: parse each once
+    parsed = _literal(value.strip())
+    if isinstance(parsed, (bool, str, int, float)) or parsed is None:
         return parsed
+    if isinstance(parsed, dict):
+        return dict(parsed)  # a copy: the cached value must not be shared with callers
     return value
 
 
@@ -167,68 +179,67 @@ def _review_scan(path, skip: bool) -> str:
     )
 
 
-def ingest_yelp(business_path, review_path, interactions_out, items_out, *, min_stars: float,
-                on_bad_record: str = "error", dedupe: str = "first", require_categories: bool = True,
-                threads: int | None = None) -> dict:
-    biz_policy = RecordPolicy(business_path, on_bad_record)
-    items, biz_stats = read_businesses(business_path, biz_policy, require_categories)
-    log.info("businesses: %s", biz_stats)
+def _positive_reviews(con, review_path, min_stars: float, out_path, policy: RecordPolicy) -> tuple[int, int]:
+    """Stream the review dump once into `out_path`: every positive review (raw user, business,
+    time), in file order. Return (positive rows written, invalid rows skipped).
 
-    rev_policy = RecordPolicy(review_path, on_bad_record)
-    open_text(review_path).close()  # a clear error for a missing/unreadable file
-    con = duckdb.connect()
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    con.register("items", items.select(["raw_item_id"]))
-    skip = on_bad_record == "skip"
-    valid = (
-        "user_id IS NOT NULL AND business_id IS NOT NULL AND stars IS NOT NULL AND date IS NOT NULL "
-        f"AND try_strptime(date, '{DATE_FORMAT}') IS NOT NULL"
-    )
+    In error mode a bad row aborts the scan itself (DuckDB's error()), and a slow exact pass then
+    finds its line; in skip mode bad rows are counted by one more scan."""
+    skip = policy.mode == "skip"
+    rows = f"""
+        SELECT user_id, business_id, stars, epoch(ts)::BIGINT AS ts,
+               (user_id IS NULL OR business_id IS NULL OR stars IS NULL OR ts IS NULL) AS bad
+        FROM (SELECT *, try_strptime(date, '{DATE_FORMAT}') AS ts FROM {_review_scan(review_path, skip)})
+    """
+    # one CASE, so that every row is checked before the stars filter can drop it
+    keep = "NOT bad AND stars >= {m}" if skip else "CASE WHEN bad THEN error('bad review record') ELSE stars >= {m} END"
+    query = f"""
+        SELECT user_id AS raw_user_id, business_id AS raw_item_id, ts AS timestamp
+        FROM ({rows}) WHERE {keep.format(m=float(min_stars))}
+    """
     try:
-        con.execute(f"CREATE TEMP TABLE reviews AS SELECT * FROM {_review_scan(review_path, skip)}")
-        counts = sql_one(con, f"SELECT count(*), count(*) FILTER (WHERE NOT ({valid})) FROM reviews")
-    except duckdb.Error as e:
+        n_pos = copy_parquet(con, query, out_path, keep_order=True)
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as e:  # bad content, not resources
         bad = first_bad_review(review_path)
         if bad is None:
             raise BadInputError(review_path, f"cannot be read as JSON lines: {e}") from e
         line, reason, key = bad
-        rev_policy.bad(reason, line=line, key=key)  # error mode raises here
+        policy.bad(reason, line=line, key=key)  # error mode raises here
         raise  # unreachable in skip mode: ignore_errors makes DuckDB tolerate bad lines
-    n_reviews, n_invalid = counts
+    n_bad = sql_one(con, f"SELECT count(*) FROM ({rows}) WHERE bad")[0] if skip else 0
+    return n_pos, n_bad
+
+
+def ingest_yelp(business_path, review_path, interactions_out, items_out, *, min_stars: float,
+                on_bad_record: str = "error", require_categories: bool = True,
+                threads: int | None = None, memory_limit: str | None = None) -> dict:
+    """Items from the business file, and every positive review as an interaction, in file order.
+    Reviews of businesses missing from the item table and repeats of a (user, business) pair are
+    kept here: `filter_and_split` drops and counts them, for every format alike."""
+    biz_policy = RecordPolicy(business_path, on_bad_record)
+    rev_policy = RecordPolicy(review_path, on_bad_record)
+    open_text(review_path).close()  # a clear error for a missing/unreadable file
+    con = duckdb_connection(threads, memory_limit, spill_dir=Path(interactions_out).parent)
+    # The review scan runs in DuckDB (which releases the GIL) while Python parses the businesses.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scan = pool.submit(_positive_reviews, con, review_path, min_stars, interactions_out, rev_policy)
+        try:
+            items, biz_stats = read_businesses(business_path, biz_policy, require_categories)
+        except BaseException:
+            con.interrupt()
+            raise
+        n_pos, n_invalid = scan.result()
+    con.close()
+    log.info("businesses: %s", biz_stats)
     if n_invalid:
-        if not skip:
-            bad = first_bad_review(review_path)
-            line, reason, key = bad if bad else (None, f"{n_invalid} records with missing or invalid fields", None)
-            rev_policy.bad(reason, line=line, key=key)
         rev_policy.bad("malformed JSON, or a missing or invalid user_id/business_id/stars/date", n=n_invalid)
 
-    order_dedupe = "QUALIFY row_number() OVER (PARTITION BY user_id, business_id ORDER BY ts) = 1" if dedupe == "first" else ""
-    query = f"""
-        WITH pos AS (
-            SELECT user_id, business_id, epoch(strptime(date, '{DATE_FORMAT}'))::BIGINT AS ts
-            FROM reviews WHERE {valid} AND stars >= {float(min_stars)}
-        ), known AS (
-            SELECT * FROM pos SEMI JOIN items ON pos.business_id = items.raw_item_id
-            {order_dedupe}
-        )
-        SELECT user_id AS raw_user_id, business_id AS raw_item_id, ts AS timestamp
-        FROM known ORDER BY raw_user_id, timestamp, raw_item_id
-    """
-    interactions = con.sql(query).to_arrow_table().cast(INTERACTION_SCHEMA)
-    n_pos = sql_one(con, f"SELECT count(*) FROM reviews WHERE {valid} AND stars >= {float(min_stars)}")[0]
-    con.close()
-
     write_parquet(items, items_out)
-    write_parquet(interactions, interactions_out)
     stats = {
         "format": "yelp",
         **biz_stats,
-        "review_lines": n_reviews,
         "positive_reviews": n_pos,
         "positive_rule": f"stars >= {min_stars}",
-        "interactions_kept": interactions.num_rows,
-        "dropped_unknown_or_uncategorised_business_or_duplicate": n_pos - interactions.num_rows,
         "bad_records": [biz_policy.summary(), rev_policy.summary()],
     }
     log.info("reviews: %s", {k: v for k, v in stats.items() if k != "bad_records"})

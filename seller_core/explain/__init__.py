@@ -1,0 +1,1 @@
+"""Explanation methods that write results/explanations/{ds}/{m}.parquet."""

@@ -1,0 +1,1 @@
+"""Sequential recommenders: SASRec and the Explanation-Enhanced Recommender built on it."""

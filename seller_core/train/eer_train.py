@@ -1,0 +1,129 @@
+"""EER training on GT explanations (paper §3.2.3, Eq. 15); model selection on validation with GT."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seller_core.data.io import write_json
+from seller_core.errors import BadInputError
+from seller_core.eval import ranking
+from seller_core.models.eer import EER, EERConfig
+from seller_core.models.sasrec import SASRec, SASRecConfig, bpr_loss, n_params
+from seller_core.text import embed
+from seller_core.train import data_io, loop, sequences
+from seller_core.train.sasrec_train import load_sasrec
+
+log = logging.getLogger(__name__)
+
+GT_COLUMNS = {"category": "category_text", "intent": "intent_text", "both": "both_text"}
+
+
+def eer_ranks(eer: EER, samples: pd.DataFrame, emb: np.ndarray, n_items: int, eval_cfg: dict) -> np.ndarray:
+    """Full-ranking ranks of each sample's target given its history and explanation embedding."""
+    hist, _ = sequences.histories_tensor(samples["history"].tolist(), eer.sasrec.cfg.max_len)
+    hist, emb_t = torch.from_numpy(hist), torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32))
+    eer.eval()
+
+    def score(sl):
+        h = hist[sl]
+        T = max(1, int((h != 0).sum(1).max()))
+        return eer.score_all(eer.user_vector(h[:, -T:], emb_t[sl]))
+
+    return ranking.rank_cases(
+        score, samples["item_id"].to_numpy(), n_items, samples["history"].tolist(),
+        eval_cfg["mask_history"], eval_cfg["batch_size"],
+    )
+
+
+def train_eer(sasrec: SASRec, train: pd.DataFrame, e_train: np.ndarray, valid: pd.DataFrame, e_valid: np.ndarray,
+              cfg: dict, eval_cfg: dict, ckpt_path=None, fp: str = "", stop_after=None) -> tuple[EER, list[dict]]:
+    """cfg: the `eer` config section. e_*: (S, e_dim) explanation embeddings row-aligned with the samples."""
+    rng = loop.RNG(cfg["seed"])
+    eer = EER(sasrec, EERConfig(e_dim=int(e_train.shape[1]), hidden=cfg["hyper_hidden"], targets=list(cfg["targets"]), bias=cfg["bias"]))
+    if not cfg["train_backbone"]:
+        eer.sasrec.requires_grad_(False)
+    n_items = sasrec.cfg.n_items
+    hist, lengths = sequences.histories_tensor(train["history"].tolist(), sasrec.cfg.max_len)
+    targets = train["item_id"].to_numpy(dtype=np.int64) + 1  # shifted
+    e_all = torch.from_numpy(np.ascontiguousarray(e_train, dtype=np.float32))
+    params = [p for p in eer.parameters() if p.requires_grad]
+    log.info("EER: %d params (%d trainable), %d training samples, e_dim %d", n_params(eer), sum(p.numel() for p in params), len(train), e_train.shape[1])
+    optimizer = torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=True)
+    metric = eval_cfg["select_metric"]
+
+    def train_epoch(epoch: int) -> float:
+        total = 0.0
+        for idx in sequences.bucketed_batches(lengths, cfg["batch_size"], rng.np_gen):
+            (seq,) = sequences.trim(hist[idx], length=int(lengths[idx].max()))
+            pos = torch.from_numpy(targets[idx])
+            neg = sequences.sample_negatives(n_items, torch.cat([seq, pos[:, None]], 1), pos.shape, rng.torch_gen)
+            h = eer.user_vector(seq, e_all[idx])  # (B, d)
+            loss = bpr_loss(eer.score_items(h, pos), eer.score_items(h, neg))  # Eq. 15
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        return total / len(targets)
+
+    def validate() -> float:
+        return float(ranking.per_case(eer_ranks(eer, valid, e_valid, n_items, eval_cfg), metric).mean())
+
+    _, history = loop.fit(
+        eer, optimizer, train_epoch, validate, rng, max_epochs=cfg["max_epochs"], patience=cfg["patience"],
+        ckpt_path=ckpt_path, fp=fp, stop_after=stop_after,
+    )
+    eer.eval()
+    return eer, history
+
+
+def save_eer(eer: EER, history, model_path, history_path, cfg: dict, encoder: str, kind: str) -> None:
+    Path(model_path).parent.mkdir(parents=True, exist_ok=True)
+    meta = {"sasrec_config": eer.sasrec.cfg.to_dict(), "eer_config": eer.cfg.to_dict(), "train_config": cfg, "encoder": encoder, "gt_kind": kind}
+    torch.save({**meta, "state_dict": eer.state_dict()}, model_path)
+    write_json({**meta, "history": history}, history_path)
+
+
+def load_eer(model_path) -> tuple[EER, dict]:
+    ck = torch.load(model_path, weights_only=False)
+    eer = EER(SASRec(SASRecConfig(**ck["sasrec_config"])), EERConfig(**ck["eer_config"]))
+    eer.load_state_dict(ck["state_dict"])
+    return eer.eval(), ck
+
+
+def gt_texts(gt_path, samples: pd.DataFrame, kind: str) -> list[str]:
+    """The GT explanation text of each sample (row-aligned), for GT kind category/intent/both."""
+    if kind not in GT_COLUMNS:
+        raise ValueError(f"unknown GT kind {kind!r}; one of {sorted(GT_COLUMNS)}")
+    col = GT_COLUMNS[kind]
+    gt = data_io.read_parquet(gt_path, ["sample_id", col])
+    if gt["sample_id"].duplicated().any():
+        raise BadInputError(gt_path, f"duplicate sample_id {int(gt['sample_id'][gt['sample_id'].duplicated()].iloc[0])}", key="sample_id")
+    texts = samples[["sample_id"]].merge(gt, on="sample_id", how="left")[col]
+    if texts.isna().any():
+        sid = int(samples["sample_id"][texts.isna().to_numpy()].iloc[0])
+        raise BadInputError(gt_path, f"no {col} for sample_id {sid} ({int(texts.isna().sum())} samples lack one)", key=col)
+    return texts.tolist()
+
+
+def train_eer_rule(sasrec_path, items_path, train_path, valid_path, gt_path, model_path, history_path, ckpt_path, kind: str,
+                   eer_cfg: dict, embed_cfg: dict, eval_cfg: dict, threads: int = 1) -> None:
+    """Rule train_eer: one EER per dataset and GT kind."""
+    torch.set_num_threads(threads)
+    n_items = data_io.n_items_of(items_path)
+    train = data_io.read_samples(train_path, n_items)
+    valid = data_io.read_samples(valid_path, n_items)
+    encoder = embed.load_encoder(embed_cfg["model"], embed_cfg["device"])
+    e_train = embed.embed_texts(encoder, gt_texts(gt_path, train, kind), embed_cfg["batch_size"])
+    e_valid = embed.embed_texts(encoder, gt_texts(gt_path, valid, kind), embed_cfg["batch_size"])
+    sasrec = load_sasrec(sasrec_path)
+    if sasrec.cfg.n_items != n_items:
+        raise BadInputError(sasrec_path, f"SASRec has {sasrec.cfg.n_items} items, {items_path} has {n_items}")
+    fp = loop.fingerprint(eer_cfg, embed_cfg, eval_cfg, kind, Path(sasrec_path), Path(train_path), Path(valid_path), Path(gt_path))
+    eer, history = train_eer(sasrec, train, e_train, valid, e_valid, eer_cfg, eval_cfg, ckpt_path, fp)
+    save_eer(eer, history, model_path, history_path, eer_cfg, embed_cfg["model"], kind)
+    Path(ckpt_path).unlink(missing_ok=True)

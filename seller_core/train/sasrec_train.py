@@ -1,0 +1,115 @@
+"""SASRec pretraining: every position of every training sequence is a target; early stopping on
+validation NDCG@K under the shared full-ranking protocol."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seller_core.data.io import write_json
+from seller_core.eval import ranking
+from seller_core.models.sasrec import SASRec, SASRecConfig, bpr_loss, ce_loss, n_params
+from seller_core.train import data_io, loop, sequences
+
+log = logging.getLogger(__name__)
+
+MODEL_KEYS = ("max_len", "d", "n_layers", "n_heads", "d_ff", "dropout")
+
+
+def sasrec_ranks(model: SASRec, samples: pd.DataFrame, n_items: int, eval_cfg: dict) -> np.ndarray:
+    """Full-ranking ranks of each sample's target given its history."""
+    hist, _ = sequences.histories_tensor(samples["history"].tolist(), model.cfg.max_len)
+    hist = torch.from_numpy(hist)
+    model.eval()
+
+    def score(sl):
+        h = hist[sl]
+        T = max(1, int((h != 0).sum(1).max()))
+        return model.score_all(model.user_vector(h[:, -T:]))
+
+    return ranking.rank_cases(
+        score, samples["item_id"].to_numpy(), n_items, samples["history"].tolist(),
+        eval_cfg["mask_history"], eval_cfg["batch_size"],
+    )
+
+
+def run_epoch(model: SASRec, optimizer, inputs, targets, lengths, cfg: dict, rng: loop.RNG) -> float:
+    """One pass over the training windows (every non-padding position a target); mean loss."""
+    total, count = 0.0, 0
+    n_items = model.cfg.n_items
+    for idx in sequences.bucketed_batches(lengths, cfg["batch_size"], rng.np_gen):
+        inp, tgt = sequences.trim(inputs[idx], targets[idx], length=int(lengths[idx].max()))
+        h = model.encode(inp)  # (B, T, d)
+        valid_pos = tgt != 0  # (B, T)
+        hv, tv = h[valid_pos], tgt[valid_pos]  # (N, d), (N,)
+        if cfg["loss"] == "ce":
+            loss = ce_loss(model, hv, tv)
+        else:
+            forbidden = torch.cat([inp, tgt[:, -1:]], 1)  # the window's items
+            neg = sequences.sample_negatives(n_items, forbidden, tgt.shape, rng.torch_gen)[valid_pos]
+            loss = bpr_loss(model.score_items(hv, tv), model.score_items(hv, neg))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(tv)
+        count += len(tv)
+    return total / count
+
+
+def train_sasrec(interactions: pd.DataFrame, valid: pd.DataFrame, n_items: int, cfg: dict, eval_cfg: dict,
+                 ckpt_path=None, fp: str = "", stop_after=None) -> tuple[SASRec, list[dict]]:
+    """cfg: the `sasrec` config section; eval_cfg: the `eval` section."""
+    rng = loop.RNG(cfg["seed"])  # seeds torch before the weights are initialised
+    model = SASRec(SASRecConfig(n_items=n_items, **{k: cfg[k] for k in MODEL_KEYS}))
+    seqs = sequences.user_sequences(interactions, "train")
+    inputs, targets, lengths = sequences.windows(seqs, cfg["max_len"])
+    if len(lengths) == 0:
+        raise ValueError("no training sequence with at least 2 interactions")
+    log.info("SASRec: %d params, %d users, %d windows, %d targets", n_params(model), len(seqs), len(lengths), int(lengths.sum()))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=True)
+    metric = eval_cfg["select_metric"]
+
+    def train_epoch(epoch: int) -> float:
+        return run_epoch(model, optimizer, inputs, targets, lengths, cfg, rng)
+
+    def validate() -> float:
+        return float(ranking.per_case(sasrec_ranks(model, valid, n_items, eval_cfg), metric).mean())
+
+    _, history = loop.fit(
+        model, optimizer, train_epoch, validate, rng, max_epochs=cfg["max_epochs"], patience=cfg["patience"],
+        ckpt_path=ckpt_path, fp=fp, stop_after=stop_after,
+    )
+    model.eval()
+    return model, history
+
+
+def save_sasrec(model: SASRec, history: list[dict], model_path, history_path, cfg: dict) -> None:
+    """model_path: config + weights (torch.save); history_path: per-epoch loss and validation score."""
+    Path(model_path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "train_config": cfg}, model_path)
+    write_json({"config": model.cfg.to_dict(), "train_config": cfg, "history": history}, history_path)
+
+
+def load_sasrec(model_path) -> SASRec:
+    ck = torch.load(model_path, weights_only=False)
+    model = SASRec(SASRecConfig(**ck["config"]))
+    model.load_state_dict(ck["state_dict"])
+    return model.eval()
+
+
+def pretrain_sasrec(interactions_path, items_path, valid_path, model_path, history_path, ckpt_path,
+                    sasrec_cfg: dict, eval_cfg: dict, threads: int = 1):
+    """Rule pretrain_sasrec: train, write the model and its history, drop the checkpoint."""
+    torch.set_num_threads(threads)
+    n_items = data_io.n_items_of(items_path)
+    inter = data_io.read_parquet(interactions_path, ["user_id", "item_id", "timestamp", "split"])
+    data_io.check_ids(inter, "item_id", n_items, interactions_path)
+    valid = data_io.read_samples(valid_path, n_items)
+    fp = loop.fingerprint(sasrec_cfg, eval_cfg, Path(interactions_path), Path(valid_path), n_items)
+    model, history = train_sasrec(inter, valid, n_items, sasrec_cfg, eval_cfg, ckpt_path, fp)
+    save_sasrec(model, history, model_path, history_path, sasrec_cfg)
+    Path(ckpt_path).unlink(missing_ok=True)

@@ -1,0 +1,10 @@
+"""Rule compare_utility -> seller_core.eval.utility.compare_utility."""
+
+import _repo_on_path  # noqa: F401  (seller_core importable inside conda envs)
+
+from seller_core.eval.utility import compare_utility
+from seller_core.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+w = snakemake.wildcards
+compare_utility(snakemake.input.a, snakemake.input.b, snakemake.output[0], w.a, w.b, snakemake.params.eval)
