@@ -129,10 +129,8 @@ def filter_and_split(interactions_raw, items_raw, out: dict, *, dedupe: str, kco
     ts = kept["ts"]
     order = np.lexsort((item, ts, user))
     user, item, ts = user[order].astype(np.int64), item[order].astype(np.int64), ts[order]
-    raw_user = kept["user_names"].take(pa.array(kept_users))
+    raw_user = kept["user_names"].take(pa.array(kept_users))  # raw id of each dense user_id
     raw_item = kept["item_names"].take(pa.array(kept_items))
-    table = pa.table({"user_id": user, "item_id": item, "raw_user_id": raw_user.take(pa.array(user)),
-                      "raw_item_id": raw_item.take(pa.array(item)), "timestamp": ts})
 
     items = meta.take(pc.index_in(raw_item, value_set=meta["raw_item_id"])).select(["raw_item_id", "name", "categories", "description"])
     items = items.add_column(0, "item_id", pa.array(np.arange(len(raw_item)), pa.int64()))
@@ -141,7 +139,7 @@ def filter_and_split(interactions_raw, items_raw, out: dict, *, dedupe: str, kco
     split_names = np.array(SPLITS)[label]
     interactions = pa.table({
         "user_id": user, "item_id": item,
-        "raw_user_id": table["raw_user_id"], "raw_item_id": table["raw_item_id"],
+        "raw_user_id": raw_user.take(pa.array(user)), "raw_item_id": raw_item.take(pa.array(item)),
         "timestamp": ts, "split": pa.array(split_names, pa.string()),
     })
 
@@ -183,8 +181,7 @@ def filter_and_split(interactions_raw, items_raw, out: dict, *, dedupe: str, kco
 
     write_parquet(interactions, out["interactions"])
     write_parquet(items, out["item_table"])
-    users = interactions.select(["user_id", "raw_user_id"]).group_by(["user_id", "raw_user_id"]).aggregate([]).sort_by("user_id")
-    write_parquet(users, out["users"])
+    write_parquet(pa.table({"user_id": np.arange(len(raw_user), dtype=np.int64), "raw_user_id": raw_user}), out["users"])
     write_json(stats, out["stats"])
     log.info("filter_and_split: %s users, %s items, %s interactions; samples %s", stats["users"], stats["items"],
              stats["interactions"], {s: e["samples"] for s, e in stats["samples"].items()})
