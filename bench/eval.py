@@ -19,7 +19,7 @@ import torch
 
 from seller_core.eval import ranking
 from seller_core.models.sasrec import SASRec, SASRecConfig
-from seller_core.train import sequences
+from seller_core.data import sequences
 
 
 def best_of(fn, repeats):

@@ -1,7 +1,7 @@
 """Benchmark: Yelp ingestion + positive filter + iterative 10-core at real scale, project vs pandas.
 
 Generates a synthetic Yelp dump in the real format (>= 5 M review lines by default, see
-seller_core/data/synth.py), then runs, each in its own subprocess so its peak RSS is its own:
+seller_core/data/synth/yelp.py), then runs, each in its own subprocess so its peak RSS is its own:
   project  seller_core.data.yelp.ingest_yelp (DuckDB streaming scan of positives, businesses
            parsed meanwhile) + seller_core.data.split.clean_interactions (known businesses, dedupe
            first, iterative 10-core on both sides, in numpy on integer codes);

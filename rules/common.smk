@@ -1,9 +1,26 @@
 # Config validation and the input/params functions the rules share. No rules here.
+#
+# Exact reruns (docs/ARCHITECTURE.md, "What reruns what"): a rule's `params:` carry exactly the
+# settings that change its output, in canonical form (`canon`: key order never matters). Settings
+# that cannot change a result (spending caps, concurrency, retries, timeouts, devices, inference
+# batch sizes) reach the script through `untracked(...)`, which Snakemake's params trigger does not
+# record. The seller_core modules a script imports are inputs (`code`), computed from the script's
+# real import closure, so editing a module reruns exactly the jobs that import it.
+import ast
 import copy
 import os
 import re
+from types import SimpleNamespace
 
 from snakemake.utils import validate
+
+# Per-dataset `preprocess` overrides as the user wrote them: validation fills schema defaults into
+# every section, which would make an override of one key reset its siblings to their defaults.
+PREPROCESS_OVERRIDES = {
+    name: copy.deepcopy(ds.get("preprocess") or {})
+    for name, ds in (config.get("datasets") or {}).items()
+    if isinstance(ds, dict)
+}
 
 validate(config, "../config/config.schema.yaml")
 
@@ -23,6 +40,38 @@ wildcard_constraints:
     ds=one_of(DATASETS),
 
 
+def canon(value):
+    """`value` with every dict's keys sorted, recursively: Snakemake compares params by repr, so a
+    config written with its keys in another order must give the same params."""
+    if isinstance(value, dict):
+        return {k: canon(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canon(v) for v in value]
+    return value
+
+
+def pick(section, *keys):
+    """The named keys of a config section, canonical (for params)."""
+    return canon({k: config[section][k] for k in keys})
+
+
+def omit(section, *keys):
+    """A config section without the named keys, canonical (for params)."""
+    return canon({k: v for k, v in config[section].items() if k not in keys})
+
+
+def untracked(**sections):
+    """Run-control settings for a script (`snakemake.params.run.<section>`, plain dicts) that must not
+    rerun anything when they change. Snakemake records only params of builtin types (persistence:
+    _serialize_param_builtin); a SimpleNamespace is not one, so it is handed over but never
+    compared. tests/test_reruns.py checks that this stays true."""
+    return SimpleNamespace(**canon(sections))
+
+
+def data_source(ds):
+    return "synthetic" if "synthetic" in config["datasets"][ds] else "real"
+
+
 def deep_merge(base, override):
     out = copy.deepcopy(base)
     for key, value in (override or {}).items():
@@ -34,16 +83,81 @@ def deep_merge(base, override):
 
 
 def preprocess_config(wildcards):
-    """The top-level `preprocess` section with the dataset's own overrides merged over it."""
-    ds = config["datasets"][wildcards.ds]
-    return deep_merge(config["preprocess"], ds.get("preprocess", {}))
+    """The top-level `preprocess` section with the keys the dataset itself overrides merged over it."""
+    return deep_merge(config["preprocess"], PREPROCESS_OVERRIDES[wildcards.ds])
 
 
-def code(*modules):
-    """The seller_core modules a job imports, to list among its inputs. Snakemake does not track imported code,
-    so listing them makes an edit to a module rerun exactly the jobs that use it."""
-    root = os.path.join(workflow.basedir, "seller_core")
-    return [os.path.relpath(os.path.join(root, m)) for m in modules]
+def _module_path(name):
+    """seller_core.a.b -> its .py file (or package __init__.py), or None when it is not a module."""
+    base = os.path.join(workflow.basedir, *name.split("."))
+    if os.path.isfile(f"{base}.py"):
+        return f"{base}.py"
+    if os.path.isfile(os.path.join(base, "__init__.py")):
+        return os.path.join(base, "__init__.py")
+    return None
+
+
+def _imported(path):
+    """seller_core modules a file imports (anywhere in it: lazy imports count) and the package data
+    files it names by string literal (e.g. a translation table beside the module)."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), filename=path)
+    names, data = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            modname = node.module or ""
+            if node.level:  # relative: resolve against this file's package
+                rel = os.path.relpath(os.path.dirname(path), workflow.basedir).split(
+                    os.sep
+                )
+                pkg = rel[: len(rel) - node.level + 1]
+                modname = ".".join(pkg + ([modname] if modname else []))
+            names.add(modname)
+            names.update(f"{modname}.{a.name}" for a in node.names)
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "seller_core" in path
+        ):
+            if re.fullmatch(r"[\w./-]+\.(tsv|csv|json|yaml|txt)", node.value):
+                for folder in (
+                    os.path.dirname(path),
+                    os.path.join(os.path.dirname(path), "resources"),
+                ):
+                    if os.path.isfile(os.path.join(folder, node.value)):
+                        data.add(os.path.join(folder, node.value))
+    mods = set()
+    for name in names:
+        parts = name.split(".")
+        if parts[0] != "seller_core":
+            continue
+        for i in range(
+            1, len(parts) + 1
+        ):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+            p = _module_path(".".join(parts[:i]))
+            if p:
+                mods.add(p)
+    return mods, data
+
+
+def code(script):
+    """The seller_core files (modules and package data) that workflow_scripts/`script` imports,
+    directly or not, as inputs of its rule (Snakemake tracks a script's own edits but not its imports).
+    """
+    seen, data = set(), set()
+    todo = [os.path.join(workflow.basedir, "workflow_scripts", script)]
+    if not os.path.isfile(todo[0]):
+        raise ValueError(
+            f"code({script!r}): no such file {todo[0]}; code() takes the rule's script name "
+            "(workflow_scripts/<name>.py) and lists the seller_core files it imports"
+        )
+    while todo:
+        mods, files = _imported(todo.pop())
+        data |= files
+        todo += sorted(mods - seen)
+        seen |= mods
+    return sorted(os.path.relpath(p) for p in seen | data)
 
 
 # Raw inputs: real dumps from config paths, or files generated by synthesize_raw_* in the same format.
@@ -84,16 +198,13 @@ def raw_inputs(wildcards):
 
 
 def synthetic_params(wildcards):
-    return config["datasets"][wildcards.ds]["synthetic"]
+    return canon(config["datasets"][wildcards.ds]["synthetic"])
 
 
 def ingest_params(wildcards):
     pre = preprocess_config(wildcards)
     fmt = config["datasets"][wildcards.ds]["format"]
-    return {
-        "on_bad_record": pre["on_bad_record"],
-        **pre["positive"][fmt],
-    }
+    return canon({"on_bad_record": pre["on_bad_record"], **pre["positive"][fmt]})
 
 
 def split_params(wildcards):
@@ -107,4 +218,90 @@ def split_params(wildcards):
         "test_subsample",
         "seed",
     )
-    return {k: pre[k] for k in keys}
+    return canon({k: pre[k] for k in keys})
+
+
+# Explanation methods (docs/adding-a-method.md): each is a rule in rules/methods/ writing
+# results/explanations/{ds}/{m}.parquet; `methods:` decides which are built, scored and compared.
+METHODS = list(config["methods"])
+UTILITY_KIND = config["eer"][
+    "utility_kind"
+]  # the EER that scores methods in the main job
+GT_KINDS = ["category", "intent", "both"]
+METHOD = "[A-Za-z0-9][A-Za-z0-9_-]*"  # a method name: no dots or slashes, so paths never overlap
+
+if config["controls"]["kind"] is None:
+    config["controls"]["kind"] = UTILITY_KIND
+elif config["controls"]["kind"] != UTILITY_KIND:
+    raise ValueError(
+        f"config key controls.kind is {config['controls']['kind']!r} but eer.utility_kind is "
+        f"{UTILITY_KIND!r}: gt and random texts would be scored by an EER trained on another GT "
+        "kind. Leave controls.kind unset (it follows eer.utility_kind) or make them equal."
+    )
+
+
+def control_kind(wildcards):
+    """gt_<kind> / random_<kind> draw from GT kind <kind>; plain gt / random from controls.kind."""
+    return wildcards.control.partition("_")[2] or config["controls"]["kind"]
+
+
+def utility_targets(kind=UTILITY_KIND, methods=None):
+    """Metrics of every method under the `kind` EER, and each reference method paired with the rest."""
+    methods = METHODS if methods is None else methods
+    out = expand(
+        "results/metrics/{ds}/utility/{kind}/{m}.json",
+        ds=DATASETS,
+        kind=kind,
+        m=methods,
+    )
+    for ref in config["eval"]["paired_references"]:
+        if ref in methods:
+            out += expand(
+                "results/metrics/{ds}/utility/{kind}/paired/{a}/{b}.json",
+                ds=DATASETS,
+                kind=kind,
+                a=ref,
+                b=[m for m in methods if m != ref],
+            )
+    return out
+
+
+def train_cost(ds, m):
+    """Where a trainable method's training job records its cost (None: nothing is trained)."""
+    if m == "seller" or m.startswith("seller_"):
+        variant = m[len("seller_") :] if m != "seller" else "full"
+        return f"results/models/{ds}/seg/{variant}/cost.json"
+    if m in ("peter", "pepler", "xrec"):
+        return f"results/models/{ds}/{m}/cost.json"
+    return None
+
+
+GENERATORS = [m for m in METHODS if train_cost("x", m)]
+
+
+# The frozen LLM every LLM method reads (SEG here; XRec and PEPLER reuse it): see rules/seg.smk.
+LLM = config["llm"]
+LLM_IS_DIR = not LLM["source"].startswith("bundled:")
+# the backbone directory every LLM rule reads (SEG here; XRec and PEPLER reuse it)
+BACKBONE = LLM["source"] if LLM_IS_DIR else f"resources/llm/{LLM['name']}"
+SEG_VARIANTS = list(config["seg"]["variants"])
+
+
+def backbone_input():
+    # a local directory is used as is and never rebuilt: ancient() keeps its mtime from cascading
+    return ancient(BACKBONE) if LLM_IS_DIR else BACKBONE
+
+
+def seg_params(wildcards):
+    """The seg section resolved for one variant, without the keys that do not change the model
+    (another variant's switches, generation, log frequency)."""
+    seg = config["seg"]
+    out = {
+        k: v for k, v in seg.items() if k not in ("variants", "generate", "log_every")
+    }
+    out.update(seg["variants"][wildcards.variant])
+    return canon(out)
+
+
+def seller_variant(wildcards):
+    return "full" if wildcards.suffix == "" else wildcards.suffix.lstrip("_")

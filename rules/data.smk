@@ -3,7 +3,7 @@
 
 rule synthesize_raw_yelp:
     input:
-        code=code("data/synth.py"),
+        code=code("synthesize_raw.py"),
     output:
         business="results/raw/{ds}/yelp_academic_dataset_business.json",
         review="results/raw/{ds}/yelp_academic_dataset_review.json",
@@ -24,7 +24,7 @@ rule synthesize_raw_yelp:
 
 rule synthesize_raw_kuairec:
     input:
-        code=code("data/synth.py"),
+        code=code("synthesize_raw.py"),
     output:
         interactions="results/raw/{ds}/big_matrix.csv",
         item_categories="results/raw/{ds}/item_categories.csv",
@@ -47,7 +47,7 @@ rule synthesize_raw_kuairec:
 rule ingest_yelp:
     input:
         unpack(raw_inputs),
-        code=code("data/yelp.py", "errors.py", "data/io.py"),
+        code=code("ingest.py"),
     output:
         interactions="results/data/{ds}/interactions_raw.parquet",
         item_table="results/data/{ds}/items_raw.parquet",
@@ -73,7 +73,7 @@ rule ingest_yelp:
 rule ingest_kuairec:
     input:
         unpack(raw_inputs),
-        code=code("data/kuairec.py", "data/yelp.py", "errors.py", "data/io.py"),
+        code=code("ingest.py"),
     output:
         interactions="results/data/{ds}/interactions_raw.parquet",
         item_table="results/data/{ds}/items_raw.parquet",
@@ -96,11 +96,74 @@ rule ingest_kuairec:
         "../workflow_scripts/ingest.py"
 
 
+# Category names in English before filtering (KuaiRec's are Chinese; Yelp's are English, no stage):
+# the shipped table, then preprocess.category_names.missing for names it lacks (`backend`: the GT
+# backend translates them in translate_category_names, in the DAG only in that mode). NAME_KEYS:
+# the GT settings a translation depends on.
+NAME_KEYS = ("backend", "model", "temperature", "max_tokens")
+
+
+rule translate_categories:
+    input:
+        item_table="results/data/{ds}/items_raw.parquet",
+        # the GT backend's translations of names missing from the table (missing: backend only)
+        backend_names=lambda w: (
+            f"results/data/{w.ds}/category_names_backend.parquet"
+            if preprocess_config(w)["category_names"]["missing"] == "backend"
+            else []
+        ),
+        code=code("translate_categories.py"),
+    output:
+        item_table="results/data/{ds}/items_en.parquet",
+        names="results/data/{ds}/category_names.parquet",
+        stats="results/data/{ds}/category_names.json",
+    log:
+        "results/logs/translate_categories/{ds}.log",
+    wildcard_constraints:
+        ds=one_of(datasets_of("kuairec")),
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    params:
+        names=lambda w: canon(
+            {"missing": preprocess_config(w)["category_names"]["missing"]}
+        ),
+    script:
+        "../workflow_scripts/translate_categories.py"
+
+
+rule translate_category_names:
+    input:
+        item_table="results/data/{ds}/items_raw.parquet",
+        code=code("translate_category_names.py"),
+    output:
+        "results/data/{ds}/category_names_backend.parquet",
+    log:
+        "results/logs/translate_category_names/{ds}.log",
+    wildcard_constraints:
+        ds=one_of(datasets_of("kuairec")),
+    conda:
+        "../envs/gt.yaml"
+    resources:
+        anthropic_api=int(config["gt"]["backend"] == "anthropic"),
+    params:
+        gt=pick("gt", *NAME_KEYS),
+        domain=config["gt"]["domain"]["kuairec"],
+        run=untracked(gt=omit("gt", *NAME_KEYS, "domain")),
+    script:
+        "../workflow_scripts/translate_category_names.py"
+
+
 rule filter_and_split:
     input:
         interactions="results/data/{ds}/interactions_raw.parquet",
-        item_table="results/data/{ds}/items_raw.parquet",
-        code=code("data/split.py", "data/kcore.py", "data/io.py", "errors.py"),
+        # KuaiRec: the translated table (English names); Yelp: as ingested (English already)
+        item_table=lambda w: (
+            f"results/data/{w.ds}/items_en.parquet"
+            if config["datasets"][w.ds]["format"] == "kuairec"
+            else f"results/data/{w.ds}/items_raw.parquet"
+        ),
+        code=code("filter_and_split.py"),
     output:
         interactions="results/data/{ds}/interactions.parquet",
         item_table="results/data/{ds}/items.parquet",
@@ -129,7 +192,7 @@ rule category_sequences:
         ),
         item_table="results/data/{ds}/items.parquet",
         interactions="results/data/{ds}/interactions.parquet",
-        code=code("data/categories.py", "data/io.py"),
+        code=code("category_sequences.py"),
     output:
         "results/data/{ds}/category_texts.parquet",
     log:
@@ -139,7 +202,7 @@ rule category_sequences:
     conda:
         "../envs/data.yaml"
     params:
-        categories=config["categories"],
+        categories=canon(config["categories"]),
     script:
         "../workflow_scripts/category_sequences.py"
 
@@ -147,7 +210,7 @@ rule category_sequences:
 rule table1:
     input:
         stats=expand("results/data/{ds}/stats.json", ds=DATASETS),
-        code=code("data/tables.py"),
+        code=code("table1.py"),
     output:
         "results/tables/table1.csv",
     log:
@@ -157,10 +220,7 @@ rule table1:
         "../envs/data.yaml"
     params:
         datasets=DATASETS,
-        formats={n: d["format"] for n, d in config["datasets"].items()},
-        sources={
-            n: "raw" if "raw" in d else "synthetic"
-            for n, d in config["datasets"].items()
-        },
+        formats=canon({n: d["format"] for n, d in config["datasets"].items()}),
+        sources=canon({n: data_source(n) for n in DATASETS}),
     script:
         "../workflow_scripts/table1.py"

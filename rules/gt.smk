@@ -3,17 +3,14 @@
 # deleting or rerunning outputs never throws away paid responses.
 
 
+GT_RESULT_KEYS = ("backend", "model", "temperature", "max_tokens", "n_queries", "seed")
+GT_ASSEMBLY_KEYS = ("max_categories", "joiner")
+
+
 rule gt_queries:
     input:
         item_table="results/data/{ds}/items.parquet",
-        code=code(
-            "gt/generate.py",
-            "gt/backends.py",
-            "gt/prompts.py",
-            "gt/cache.py",
-            "data/io.py",
-            "errors.py",
-        ),
+        code=code("gt_queries.py"),
     output:
         "results/data/{ds}/gt/category_queries.parquet",
     log:
@@ -28,14 +25,12 @@ rule gt_queries:
         # the offline backend makes no requests and takes no slot
         anthropic_api=int(config["gt"]["backend"] == "anthropic"),
     params:
-        # assembly keys stay out, so editing them does not re-check the cache
-        gt={
-            k: v
-            for k, v in config["gt"].items()
-            if k not in ("max_categories", "joiner", "domain")
-        },
-        domain=lookup(dpath="gt/domain", within=config),
-        format=lookup(dpath="datasets/{ds}/format", within=config),
+        # what the queries depend on; assembly keys stay out, so editing them does not re-check the cache
+        gt=pick("gt", *GT_RESULT_KEYS),
+        domain=lambda w: config["gt"]["domain"][config["datasets"][w.ds]["format"]],
+        # caps, concurrency, retries, timeouts, prices, the cache's place and the API URL change
+        # how the queries are obtained, never what they are: changing them reruns nothing
+        run=untracked(gt=omit("gt", *GT_RESULT_KEYS, *GT_ASSEMBLY_KEYS, "domain")),
     script:
         "../workflow_scripts/gt_queries.py"
 
@@ -48,7 +43,7 @@ rule gt_assemble:
             split=["train", "valid", "test"],
         ),
         queries="results/data/{ds}/gt/category_queries.parquet",
-        code=code("gt/assemble.py", "data/io.py", "errors.py"),
+        code=code("gt_assemble.py"),
     output:
         "results/data/{ds}/gt/explanations.parquet",
     log:

@@ -1,23 +1,16 @@
 # Recommender stages (paper §3.1.1, §3.2): SASRec pretraining, item-text embeddings, the
-# Explanation-Enhanced Recommender per GT kind, the control explanation methods, and the utility
-# of any method's explanations (results/explanations/{ds}/{m}.parquet) under the shared
+# Explanation-Enhanced Recommender per GT kind, and the utility of any method's explanations
+# (results/explanations/{ds}/{m}.parquet, written by the rules in rules/methods/) under the shared
 # full-ranking protocol. Per-epoch checkpoints live in resources/ckpt/, outside every output,
 # so an interrupted training resumes there instead of starting over. Jobs take one thread: the
 # models are small, so two datasets in parallel beat two threads per job (and OpenMP with two
 # threads on a busy 2-core box is many times slower); raise it with --set-threads on big data.
 
-RANKING_CODE = ["eval/ranking.py", "train/data_io.py", "data/io.py", "errors.py"]
-SASREC_CODE = [
-    "models/sasrec.py",
-    "train/sasrec_train.py",
-    "train/loop.py",
-    "train/sequences.py",
-]
-EER_CODE = SASREC_CODE + ["models/eer.py", "train/eer_train.py", "text/embed.py"]
-
-UTILITY_KIND = config["eer"]["utility_kind"]  # the EER that scores every method
-UTILITY_EER = f"results/models/{{ds}}/eer/{UTILITY_KIND}/model.pt"
-METHOD = "[A-Za-z0-9][A-Za-z0-9_-]*"  # a method name: no dots or slashes, so paths never overlap
+# What each stage's result depends on; reporting settings (ks, bootstrap) reach only the scorers.
+SELECTION = pick("eval", "select_metric", "mask_history")
+EVAL_RUN = untracked(
+    eval=pick("eval", "batch_size"), embed=pick("embed", "device", "batch_size")
+)
 
 
 rule pretrain_sasrec:
@@ -25,7 +18,7 @@ rule pretrain_sasrec:
         interactions="results/data/{ds}/interactions.parquet",
         item_table="results/data/{ds}/items.parquet",
         valid="results/data/{ds}/samples_valid.parquet",
-        code=code(*SASREC_CODE, *RANKING_CODE),
+        code=code("pretrain_sasrec.py"),
     output:
         model="results/models/{ds}/sasrec/model.pt",
         history="results/models/{ds}/sasrec/history.json",
@@ -37,8 +30,9 @@ rule pretrain_sasrec:
         "../envs/torch.yaml"
     threads: 1
     params:
-        sasrec=config["sasrec"],
-        eval=config["eval"],
+        sasrec=canon(config["sasrec"]),
+        eval=SELECTION,
+        run=EVAL_RUN,
         ckpt="resources/ckpt/{ds}/sasrec.pt",
     script:
         "../workflow_scripts/pretrain_sasrec.py"
@@ -50,17 +44,21 @@ rule eval_sasrec:
         interactions="results/data/{ds}/interactions.parquet",
         item_table="results/data/{ds}/items.parquet",
         test="results/data/{ds}/samples_test.parquet",
-        code=code(*SASREC_CODE, *RANKING_CODE, "eval/sasrec_eval.py"),
+        code=code("eval_sasrec.py"),
     output:
         metrics="results/metrics/{ds}/sasrec.json",
         ranks="results/metrics/{ds}/sasrec.ranks.parquet",
     log:
         "results/logs/eval_sasrec/{ds}.log",
+    benchmark:
+        "results/benchmarks/eval_sasrec/{ds}.tsv"
     conda:
         "../envs/torch.yaml"
     threads: 1
     params:
-        eval=config["eval"],
+        eval=omit("eval", "batch_size", "select_metric", "paired_references"),
+        run=EVAL_RUN,
+        data_source=lambda w: data_source(w.ds),
     script:
         "../workflow_scripts/eval_sasrec.py"
 
@@ -68,7 +66,7 @@ rule eval_sasrec:
 rule embed_items:
     input:
         item_table="results/data/{ds}/items.parquet",
-        code=code("text/embed.py", "train/data_io.py", "data/io.py"),
+        code=code("embed_items.py"),
     output:
         emb="results/data/{ds}/item_text_emb.npy",
         meta="results/data/{ds}/item_text_emb.json",
@@ -80,7 +78,8 @@ rule embed_items:
         "../envs/torch.yaml"
     threads: 1
     params:
-        embed=config["embed"],
+        embed=pick("embed", "model"),
+        run=EVAL_RUN,
     script:
         "../workflow_scripts/embed_items.py"
 
@@ -92,7 +91,7 @@ rule train_eer:
         train="results/data/{ds}/samples_train.parquet",
         valid="results/data/{ds}/samples_valid.parquet",
         gt="results/data/{ds}/gt/explanations.parquet",
-        code=code(*EER_CODE, *RANKING_CODE),
+        code=code("train_eer.py"),
     output:
         model="results/models/{ds}/eer/{kind}/model.pt",
         history="results/models/{ds}/eer/{kind}/history.json",
@@ -101,89 +100,102 @@ rule train_eer:
     benchmark:
         "results/benchmarks/train_eer/{ds}_{kind}.tsv"
     wildcard_constraints:
-        kind="category|intent|both",
+        kind=one_of(GT_KINDS),
     conda:
         "../envs/torch.yaml"
     threads: 1
     params:
-        eer={
-            k: v
-            for k, v in config["eer"].items()
-            if k not in ("kinds", "utility_kind")
-        },
-        embed=config["embed"],
-        eval=config["eval"],
+        eer=omit("eer", "kinds", "utility_kind"),
+        embed=pick("embed", "model"),
+        eval=SELECTION,
+        run=EVAL_RUN,
         ckpt="resources/ckpt/{ds}/eer_{kind}.pt",
     script:
         "../workflow_scripts/train_eer.py"
 
 
-rule explain_control:
-    input:
-        test="results/data/{ds}/samples_test.parquet",
-        gt="results/data/{ds}/gt/explanations.parquet",
-        code=code(
-            "explain/controls.py",
-            "train/eer_train.py",
-            "train/data_io.py",
-            "data/io.py",
-            "errors.py",
-        ),
-    output:
-        "results/explanations/{ds}/{control}.parquet",
-    log:
-        "results/logs/explain_control/{ds}_{control}.log",
-    wildcard_constraints:
-        control="gt|random|empty",
-    conda:
-        "../envs/torch.yaml"
-    params:
-        controls=config["controls"],
-    script:
-        "../workflow_scripts/explain_control.py"
-
-
 rule score_utility:
     input:
-        eer=UTILITY_EER,
+        eer="results/models/{ds}/eer/{kind}/model.pt",
         item_table="results/data/{ds}/items.parquet",
         test="results/data/{ds}/samples_test.parquet",
+        gt="results/data/{ds}/gt/explanations.parquet",
         explanations="results/explanations/{ds}/{m}.parquet",
-        code=code(*EER_CODE, *RANKING_CODE, "eval/utility.py"),
+        code=code("score_utility.py"),
     output:
-        metrics="results/metrics/{ds}/utility/{m}.json",
-        ranks="results/metrics/{ds}/utility/{m}.ranks.parquet",
+        metrics="results/metrics/{ds}/utility/{kind}/{m}.json",
+        ranks="results/metrics/{ds}/utility/{kind}/{m}.ranks.parquet",
     log:
-        "results/logs/score_utility/{ds}_{m}.log",
+        "results/logs/score_utility/{ds}_{kind}_{m}.log",
     benchmark:
-        "results/benchmarks/score_utility/{ds}_{m}.tsv"
+        "results/benchmarks/score_utility/{ds}_{kind}_{m}.tsv"
     wildcard_constraints:
+        kind=one_of(GT_KINDS),
         m=METHOD,
     conda:
         "../envs/torch.yaml"
     threads: 1
     params:
-        embed=config["embed"],
-        eval=config["eval"],
+        embed=pick("embed", "model"),
+        eval=omit("eval", "batch_size", "select_metric", "paired_references"),
+        run=EVAL_RUN,
+        data_source=lambda w: data_source(w.ds),
     script:
         "../workflow_scripts/score_utility.py"
 
 
 rule compare_utility:
     input:
-        a="results/metrics/{ds}/utility/{a}.ranks.parquet",
-        b="results/metrics/{ds}/utility/{b}.ranks.parquet",
-        code=code("eval/utility.py", *RANKING_CODE),
+        a="results/metrics/{ds}/utility/{kind}/{a}.ranks.parquet",
+        b="results/metrics/{ds}/utility/{kind}/{b}.ranks.parquet",
+        code=code("compare_utility.py"),
     output:
-        "results/metrics/{ds}/utility/paired/{a}/{b}.json",
+        "results/metrics/{ds}/utility/{kind}/paired/{a}/{b}.json",
     log:
-        "results/logs/compare_utility/{ds}_{a}_{b}.log",
+        "results/logs/compare_utility/{ds}_{kind}_{a}_{b}.log",
+    benchmark:
+        "results/benchmarks/compare_utility/{ds}_{kind}_{a}_{b}.tsv"
     wildcard_constraints:
+        kind=one_of(GT_KINDS),
         a=METHOD,
         b=METHOD,
+    localrule: True
     conda:
         "../envs/torch.yaml"
     params:
-        eval=config["eval"],
+        eval=pick("eval", "ks", "bootstrap"),
     script:
         "../workflow_scripts/compare_utility.py"
+
+
+rule score_text:
+    input:
+        explanations="results/explanations/{ds}/{m}.parquet",
+        test="results/data/{ds}/samples_test.parquet",
+        gt="results/data/{ds}/gt/explanations.parquet",
+        item_table="results/data/{ds}/items.parquet",
+        code=code("score_text.py"),
+    output:
+        metrics="results/metrics/{ds}/text/{m}.json",
+        cases="results/metrics/{ds}/text/{m}.cases.parquet",
+    log:
+        "results/logs/score_text/{ds}_{m}.log",
+    benchmark:
+        "results/benchmarks/score_text/{ds}_{m}.tsv"
+    wildcard_constraints:
+        m=METHOD,
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    params:
+        text=canon(
+            {
+                "gt_kind": UTILITY_KIND,
+                "bertscore": omit("text_metrics", "device", "batch_size")["bertscore"],
+            }
+        ),
+        bootstrap=pick("eval", "bootstrap")["bootstrap"],
+        run=untracked(bertscore=pick("text_metrics", "device", "batch_size")),
+        data_source=lambda w: data_source(w.ds),
+    script:
+        "../workflow_scripts/score_text.py"

@@ -15,4 +15,9 @@ echo "== snakemake -n (main target)"
 TIMEFORMAT='dry run took %R s'
 time "$bin/snakemake" -n --quiet all >/dev/null
 echo "== pytest"
+# tests/test_slurm.py brings up a one-node SLURM (scripts/slurm-localhost.sh) and stops it itself;
+# should pytest be killed mid-test, stop the daemons here (unless they were running before).
+if [ "$(id -u)" -eq 0 ] && ! bash scripts/slurm-localhost.sh status >/dev/null 2>&1; then
+    trap 'bash scripts/slurm-localhost.sh stop >/dev/null 2>&1 || true' EXIT
+fi
 "$bin/pytest" -q "$@"

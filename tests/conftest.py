@@ -69,12 +69,13 @@ def kuairec_files(tmp_path):
     captions = tmp_path / "kuairec_caption_category.csv"
     captions.write_bytes((
         CAPTION_HEADER
-        + "0,UNKNOWN,精神小伙路难走 程哥你狗粮慢点撒,[],8,Beauty,673,Selfies,-124,UNKNOWN\n"
-        + "1,UNKNOWN,,[],27,Tech,-124,UNKNOWN,-124,UNKNOWN\n"
+        # category names in Chinese, as in the real file (rows 0-2 are real rows)
+        + "0,UNKNOWN,精神小伙路难走 程哥你狗粮慢点撒,[],8,颜值,673,颜值随拍,-124,UNKNOWN\n"
+        + "1,UNKNOWN,,[],27,高新数码,-124,UNKNOWN,-124,UNKNOWN\n"
         # a bare carriage return inside an UNQUOTED caption: naive parsers split this record
-        + "2,UNKNOWN,张凯教练：“我希望我们能开启一段王朝\r！”,[],6,Stars,667,Gossip,2375,Fan edits\n"
+        + "2,UNKNOWN,张凯教练：“我希望我们能开启一段王朝\r！”,[],6,明星娱乐,667,娱乐八卦,2375,饭制\n"
         # quoted caption with a comma, doubled quotes and a newline
-        + '3,cover,"Dinner, then ""dessert""\nsecond line #food","[food,dessert]",5,Food,737,Home cooking,2596,Noodles\n'
+        + '3,cover,"Dinner, then ""dessert""\nsecond line #food","[food,dessert]",12,美食,153,美食教程,1458,面点\n'
         # every level missing: categories come from item_categories.csv
         + "4,UNKNOWN,no category at all,[],-124,UNKNOWN,-124,UNKNOWN,-124,UNKNOWN\n"
     ).encode("utf-8"))

@@ -9,6 +9,7 @@ category to its own queue (taking precedence). Actions:
   "wrong_shape"              200, JSON but too few queries
   "truncated"                200 cut off mid-JSON with stop_reason max_tokens
   ("delay", seconds)         wait, then a good answer
+  ("text", text)             200 whose text is exactly `text` (e.g. another task's JSON)
   "reset"                    close the connection without answering
   "hang"                     hold the request until `release()` (used to freeze a run before a kill)
 """
@@ -135,7 +136,9 @@ class FakeMessagesServer:
                     return self._send(code, {"type": "error", "error": {"type": kind, "message": f"fake {code}"}},
                                       headers)
                 stop = "end_turn"
-                if action == "good":
+                if isinstance(action, tuple) and action[0] == "text":
+                    text = action[1]
+                elif action == "good":
                     text = json.dumps(good_queries(category, n))
                     with server.lock:
                         server.good_answers += 1

@@ -15,7 +15,10 @@ from seller_core.eval import ranking
 from seller_core.explain.controls import control_texts
 from seller_core.models.eer import EER, EERConfig
 from seller_core.models.sasrec import SASRec, SASRecConfig
-from seller_core.train.eer_train import eer_ranks, gt_texts, load_eer, save_eer, train_eer
+from seller_core.data.stage_io import gt_texts
+from seller_core.eval.ranking import model_ranks
+from seller_core.models.eer import load_eer
+from seller_core.train.eer_train import save_eer, train_eer
 from seller_core.train.sasrec_train import train_sasrec
 
 EVAL = dict(ks=[5, 10], mask_history=False, batch_size=512, select_metric="ndcg@10", bootstrap=dict(n=1000, seed=0, alpha=0.05))
@@ -92,9 +95,9 @@ def test_gt_beats_random_and_empty(tmp_path):
     test = samples["test"]
     rng = np.random.default_rng(0)
     ranks = {
-        "gt": eer_ranks(eer, test, gt["test"], n_items, EVAL),
-        "random": eer_ranks(eer, test, gt["train"][rng.integers(0, len(gt["train"]), len(test))], n_items, EVAL),
-        "empty": eer_ranks(eer, test, np.repeat(vec[-1:], len(test), 0), n_items, EVAL),
+        "gt": model_ranks(eer, test, n_items, EVAL, cond=gt["test"]),
+        "random": model_ranks(eer, test, n_items, EVAL, cond=gt["train"][rng.integers(0, len(gt["train"]), len(test))]),
+        "empty": model_ranks(eer, test, n_items, EVAL, cond=np.repeat(vec[-1:], len(test), 0)),
     }
     for other in ("random", "empty"):
         cmp = ranking.compare(ranks["gt"], ranks[other], EVAL["ks"], 1000, 0, 0.05)
@@ -103,7 +106,7 @@ def test_gt_beats_random_and_empty(tmp_path):
     save_eer(eer, history, tmp_path / "eer.pt", tmp_path / "h.json", eer_cfg, "fixture-encoder", "both")
     loaded, meta = load_eer(tmp_path / "eer.pt")
     assert meta["gt_kind"] == "both" and meta["encoder"] == "fixture-encoder"
-    assert (eer_ranks(loaded, test, gt["test"], n_items, EVAL) == ranks["gt"]).all()
+    assert (model_ranks(loaded, test, n_items, EVAL, cond=gt["test"]) == ranks["gt"]).all()
 
 
 def gt_file(tmp_path):
@@ -153,9 +156,9 @@ def test_stage_functions_end_to_end_on_files(tmp_path):
                    tmp_path / "ck2.pt", "both", eer_cfg, embed_cfg, EVAL)
     out = {}
     for method in ("gt", "random", "empty"):
-        explain_control(method, p["test"], p["gt"], tmp_path / f"{method}.parquet", "both", 0)
-        score_utility(m / "eer.pt", p["items"], p["test"], tmp_path / f"{method}.parquet", tmp_path / f"{method}.json",
-                      tmp_path / f"{method}.ranks.parquet", method, embed_cfg, EVAL)
+        explain_control(method, p["test"], p["gt"], tmp_path / f"{method}.parquet", "both", 0, "synthetic")
+        score_utility(m / "eer.pt", p["items"], p["test"], p["gt"], tmp_path / f"{method}.parquet", tmp_path / f"{method}.json",
+                      tmp_path / f"{method}.ranks.parquet", method, "both", embed_cfg, EVAL, "synthetic")
         out[method] = json.loads((tmp_path / f"{method}.json").read_text())
         assert out[method]["n_cases"] == 100 and set(out[method]["ci"]) == set(out[method]["metrics"])
     assert out["empty"]["n_empty_texts"] == 100 and out["gt"]["n_empty_texts"] == 0
@@ -166,9 +169,18 @@ def test_stage_functions_end_to_end_on_files(tmp_path):
     # a method file missing a test sample is an error naming the file
     pd.read_parquet(tmp_path / "gt.parquet").iloc[1:].to_parquet(tmp_path / "short.parquet")
     with pytest.raises(BadInputError, match="short.parquet.*no explanation for 1 test samples"):
-        score_utility(m / "eer.pt", p["items"], p["test"], tmp_path / "short.parquet", tmp_path / "x.json",
-                      tmp_path / "x.parquet", "short", embed_cfg, EVAL)
+        score_utility(m / "eer.pt", p["items"], p["test"], p["gt"], tmp_path / "short.parquet", tmp_path / "x.json",
+                      tmp_path / "x.parquet", "short", "both", embed_cfg, EVAL, "synthetic")
+    # a file written around the method interface (no provenance) is refused, naming the interface
+    pd.read_parquet(tmp_path / "gt.parquet").to_parquet(tmp_path / "bare.parquet")
+    with pytest.raises(BadInputError, match="bare.parquet.*no provenance.*write_explanations"):
+        score_utility(m / "eer.pt", p["items"], p["test"], p["gt"], tmp_path / "bare.parquet", tmp_path / "x.json",
+                      tmp_path / "x.parquet", "bare", "both", embed_cfg, EVAL, "synthetic")
+    # an EER of another GT kind is refused
+    with pytest.raises(BadInputError, match="GT kind 'both', not 'intent'"):
+        score_utility(m / "eer.pt", p["items"], p["test"], p["gt"], tmp_path / "gt.parquet", tmp_path / "x.json",
+                      tmp_path / "x.parquet", "gt", "intent", embed_cfg, EVAL, "synthetic")
     # a different encoder than the EER was trained with is refused
     with pytest.raises(ValueError, match="trained with encoder"):
-        score_utility(m / "eer.pt", p["items"], p["test"], tmp_path / "gt.parquet", tmp_path / "x.json",
-                      tmp_path / "x.parquet", "gt", dict(embed_cfg, model=str(tmp_path)), EVAL)
+        score_utility(m / "eer.pt", p["items"], p["test"], p["gt"], tmp_path / "gt.parquet", tmp_path / "x.json",
+                      tmp_path / "x.parquet", "gt", "both", dict(embed_cfg, model=str(tmp_path)), EVAL, "synthetic")

@@ -26,15 +26,16 @@ def test_items_parse_with_named_levels_and_tag_fallback(kuairec_files, tmp_path)
     stats, _, items = ingest(kuairec_files, tmp_path)
     by_id = {i["raw_item_id"]: i for i in items}
     assert sorted(by_id, key=int) == ["0", "1", "2", "3", "4"]
-    assert by_id["0"]["categories"] == ["Beauty", "Selfies"]
-    assert by_id["1"]["categories"] == ["Tech"]
-    assert by_id["2"]["categories"] == ["Stars", "Gossip", "Fan edits"]
+    # the source's (Chinese) names: the translation stage turns them into English (test_category_names.py)
+    assert by_id["0"]["categories"] == ["颜值", "颜值随拍"]
+    assert by_id["1"]["categories"] == ["高新数码"]
+    assert by_id["2"]["categories"] == ["明星娱乐", "娱乐八卦", "饭制"]
     assert by_id["2"]["name"].startswith("张凯教练") and "！”" in by_id["2"]["name"]
-    assert by_id["3"]["categories"] == ["Food", "Home cooking", "Noodles"]
+    assert by_id["3"]["categories"] == ["美食", "美食教程", "面点"]
     assert by_id["3"]["name"] == 'Dinner, then "dessert" second line #food'
     assert by_id["4"]["categories"] == ["tag 11", "tag 2"]
     assert by_id["1"]["name"] == "video 1"
-    assert by_id["3"]["description"] == "Food, Home cooking, Noodles"
+    assert by_id["3"]["description"] == "美食, 美食教程, 面点"
     assert stats["videos_categories_from_feat_tags"] == 1
 
 
@@ -43,7 +44,7 @@ def test_positive_rule_in_file_order(kuairec_files, tmp_path):
     # the repeat (15, 2) and the video without metadata (9) stay: filter_and_split drops them
     assert [(r["raw_user_id"], r["raw_item_id"]) for r in inter] == [
         ("14", "0"), ("14", "3"), ("15", "2"), ("15", "4"), ("15", "2"), ("16", "9")]
-    assert inter[0]["timestamp"] == 1593898068
+    assert inter[0]["timestamp"] == 1593898068378  # epoch milliseconds: the fraction is kept
     assert stats["positive_rows"] == 6
     _, inter, _ = ingest(kuairec_files, tmp_path, min_watch_ratio=0.5)
     assert len(inter) == 7
@@ -100,3 +101,16 @@ def test_wrong_header_is_an_error(kuairec_files, tmp_path):
     with pytest.raises(BadInputError, match="unexpected header"):
         ingest(kuairec_files, tmp_path)
     assert len(CAPTION_COLUMNS) == 10
+
+
+def test_ingested_names_translate_to_english(kuairec_files, tmp_path):
+    from seller_core.data.category_names import translate_items
+
+    ingest(kuairec_files, tmp_path)
+    translate_items(tmp_path / "items.parquet", tmp_path / "items_en.parquet", tmp_path / "names.parquet")
+    by_id = {i["raw_item_id"]: i for i in pq.read_table(tmp_path / "items_en.parquet").to_pylist()}
+    assert by_id["0"]["categories"] == ["Good Looks", "Good-Looks Snapshots"]
+    assert by_id["2"]["categories"] == ["Celebrity Entertainment", "Entertainment Gossip", "Fan Edits"]
+    assert by_id["3"]["description"] == "Food, Cooking Tutorials, Buns & Dumplings"
+    assert by_id["3"]["categories_raw"] == ["美食", "美食教程", "面点"]
+    assert by_id["4"]["categories"] == ["tag 11", "tag 2"]

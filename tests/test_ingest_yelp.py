@@ -3,7 +3,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from seller_core.data.yelp import describe_business, ingest_yelp, parse_attribute, parse_categories, to_epoch
+from seller_core.data.yelp import describe_business, ingest_yelp, parse_attribute, parse_categories, to_epoch_ms
 from seller_core.errors import BadInputError
 
 
@@ -49,15 +49,15 @@ def test_ingest_keeps_every_positive_review_in_file_order(yelp_files, tmp_path):
     assert json.loads(items[1]["description"])["hours"] is None
     # repeats and reviews of unknown or uncategorised businesses stay: filter_and_split drops and counts them
     assert [(r["raw_user_id"], r["raw_item_id"][:2], r["timestamp"]) for r in inter] == [
-        ("u1", "b1", to_epoch("2015-01-04 00:01:03")),
-        ("u1", "b2", to_epoch("2015-02-04 10:00:00")),
-        ("u1", "b1", to_epoch("2016-01-01 00:00:00")),
-        ("u2", "b2", to_epoch("2014-12-31 23:59:59")),
-        ("u2", "zz", to_epoch("2015-03-01 00:00:00")),
-        ("u3", "b3", to_epoch("2015-03-01 00:00:00")),
-        ("u3", "b2", to_epoch("2013-06-01 12:00:00")),
+        ("u1", "b1", to_epoch_ms("2015-01-04 00:01:03")),
+        ("u1", "b2", to_epoch_ms("2015-02-04 10:00:00")),
+        ("u1", "b1", to_epoch_ms("2016-01-01 00:00:00")),
+        ("u2", "b2", to_epoch_ms("2014-12-31 23:59:59")),
+        ("u2", "zz", to_epoch_ms("2015-03-01 00:00:00")),
+        ("u3", "b3", to_epoch_ms("2015-03-01 00:00:00")),
+        ("u3", "b2", to_epoch_ms("2013-06-01 12:00:00")),
     ]
-    assert to_epoch("1970-01-01 00:00:10") == 10  # UTC, not local time
+    assert to_epoch_ms("1970-01-01 00:00:10") == 10_000  # UTC, not local time; milliseconds
     assert stats["positive_reviews"] == 7 and stats["businesses_without_categories"] == 1
 
 

@@ -10,8 +10,11 @@ from recommender_fixtures import make_data
 from seller_core.eval import ranking
 from seller_core.eval.sasrec_eval import popularity_ranks, popularity_scores
 from seller_core.models.sasrec import SASRec, SASRecConfig, pad_left
-from seller_core.train import loop, sequences
-from seller_core.train.sasrec_train import load_sasrec, sasrec_ranks, save_sasrec, train_sasrec
+from seller_core.data import sequences
+from seller_core.train import loop
+from seller_core.eval.ranking import model_ranks
+from seller_core.models.sasrec import load_sasrec
+from seller_core.train.sasrec_train import save_sasrec, train_sasrec
 
 EVAL = dict(ks=[5, 10], mask_history=False, batch_size=512, select_metric="ndcg@10", bootstrap=dict(n=500, seed=0, alpha=0.05))
 CFG = dict(max_len=20, d=32, n_layers=2, n_heads=2, d_ff=64, dropout=0.1, loss="ce", lr=5e-3, weight_decay=0.0,
@@ -94,7 +97,7 @@ def test_beats_most_popular(data, loss):
     cfg = dict(CFG, loss=loss, max_epochs=12 if loss == "ce" else 25, lr=5e-3 if loss == "ce" else 1e-2)
     model, history = train_sasrec(inter, samples["valid"], len(items), cfg, EVAL)
     assert history[0]["epoch"] == 0 and len(history) >= 2
-    r_sas = sasrec_ranks(model, samples["test"], len(items), EVAL)
+    r_sas = model_ranks(model, samples["test"], len(items), EVAL)
     r_pop = popularity_ranks(popularity_scores(inter, len(items)), samples["test"], EVAL)
     cmp = ranking.compare(r_sas, r_pop, EVAL["ks"], 500, 0, 0.05)
     assert cmp["ndcg@10"]["lo"] > 0, (ranking.metrics_from_ranks(r_sas), ranking.metrics_from_ranks(r_pop))

@@ -6,15 +6,21 @@ import io
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from seller_core.data import synth
+from seller_core.data.category_names import CJK, load_table
+from seller_core.data.synth import world
 
-YELP_DEFAULT = {"users": 300, "items": 400, "seed": 0}  # config/config.yaml's embedded default
-KUAI_DEFAULT = {"users": 200, "items": 300, "seed": 1}
+# config/config.yaml's embedded default
+_DEFAULT = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "config.yaml").read_text())["datasets"]
+YELP_DEFAULT = _DEFAULT["tiny_yelp"]["synthetic"]
+KUAI_DEFAULT = _DEFAULT["tiny_kuairec"]["synthetic"]
 BUSINESS_KEYS = ["business_id", "name", "address", "city", "state", "postal_code", "latitude", "longitude",
                  "stars", "review_count", "is_open", "attributes", "categories", "hours"]
 REVIEW_KEYS = ["review_id", "user_id", "business_id", "stars", "useful", "funny", "cool", "text", "date"]
@@ -92,7 +98,7 @@ def test_yelp_business_format(yelp):
     stats, business, _ = yelp
     raw = business.read_text(encoding="utf-8")
     rows = read_json_lines(business)
-    assert len(rows) == stats["business_lines"] == 400
+    assert len(rows) == stats["business_lines"] == YELP_DEFAULT["items"]
     for b in rows:
         assert list(b) == BUSINESS_KEYS
         assert ID_RE.match(b["business_id"])
@@ -144,7 +150,7 @@ def test_yelp_review_format(yelp):
 
 
 def test_yelp_times_strictly_increasing_per_user(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "YELP_USERS_PER_CHUNK", 16)  # exercise several chunks
+    monkeypatch.setattr(synth.yelp, "YELP_USERS_PER_CHUNK", 16)  # exercise several chunks
     _, _, review = make_yelp(tmp_path, users=50, items=40, seed=3, interactions_per_user=12)
     df = pd.DataFrame(read_json_lines(review))
     assert df["user_id"].nunique() == 50
@@ -157,8 +163,8 @@ def test_yelp_times_strictly_increasing_per_user(tmp_path, monkeypatch):
 def test_event_times_strict_even_in_a_crowded_window():
     rng = np.random.default_rng(0)
     lengths = np.array([40, 1, 60])
-    ev = synth._walk(rng, synth._build_world(rng, 3, 10), lengths, 0.1)
-    t = synth._event_times(rng, ev, lengths, 1000, 1100, (0.1, 1.0), 1)
+    ev = world._walk(rng, world._build_world(rng, 3, 10), lengths, 0.1)
+    t = world._event_times(rng, ev, lengths, 1000, 1100, (0.1, 1.0), 1)
     for user, n in enumerate(lengths):
         mine = t[ev.user == user]
         assert len(mine) == n and np.all(np.diff(mine) > 0) and mine.min() >= 1000
@@ -181,7 +187,7 @@ def test_kuairec_matrix_format(kuai):
     lo = datetime(2020, 7, 5, tzinfo=timezone.utc) - timedelta(hours=8)
     hi = datetime(2020, 9, 6, tzinfo=timezone.utc) - timedelta(hours=8)
     for user, video, play, dur, time, date, ts, ratio in rows:
-        assert 0 <= int(user) < 200 and 0 <= int(video) < 300
+        assert 0 <= int(user) < KUAI_DEFAULT["users"] and 0 <= int(video) < KUAI_DEFAULT["items"]
         assert re.fullmatch(r"2020-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", time)
         assert re.fullmatch(r"2020\d{4}\.0", date) and date[:8] == time[:10].replace("-", "")
         # `time` is Beijing time; `timestamp` the epoch, both to the millisecond
@@ -200,7 +206,7 @@ def test_kuairec_item_categories_format(kuai):
     raw = item_categories.read_text(encoding="utf-8").split("\n")
     assert raw[0] == "video_id,feat" and raw[-1] == ""
     rows = list(csv.reader(io.StringIO("\n".join(raw[1:]))))
-    assert [int(r[0]) for r in rows] == list(range(300))
+    assert [int(r[0]) for r in rows] == list(range(KUAI_DEFAULT["items"]))
     for line, (_, feat) in zip(raw[1:], rows):
         tags = json.loads(feat)
         assert tags and all(0 <= t <= 30 for t in tags)
@@ -216,12 +222,12 @@ def test_kuairec_captions_format_and_bare_cr_quirk(kuai):
     assert "\r\n" not in text and text.count("\r") == stats["bare_cr_captions"] >= 1
 
     naive = list(csv.reader(open(captions, encoding="utf-8", newline="")))
-    assert len(naive) > 301 and any(len(r) != 10 for r in naive)  # the quirk splits records
+    assert len(naive) > KUAI_DEFAULT["items"] + 1 and any(len(r) != 10 for r in naive)  # the quirk splits records
 
     rows = read_captions(captions)
-    assert rows[0] == CAPTION_HEADER.split(",") and len(rows) == 301
+    assert rows[0] == CAPTION_HEADER.split(",") and len(rows) == KUAI_DEFAULT["items"] + 1
     rows = rows[1:]
-    assert all(len(r) == 10 for r in rows) and [int(r[0]) for r in rows] == list(range(300))
+    assert all(len(r) == 10 for r in rows) and [int(r[0]) for r in rows] == list(range(KUAI_DEFAULT["items"]))
     # the \r sits in an UNQUOTED caption field
     for line in text.split("\n"):
         if "\r" in line:
@@ -231,15 +237,24 @@ def test_kuairec_captions_format_and_bare_cr_quirk(kuai):
     assert '""' in text
     assert any(re.search(r"[\u4e00-\u9fff]", r[2]) for r in rows) and any(ord(c) > 0xFFFF for r in rows for c in r[2])
     known = [0, 0, 0, 0]
+    # the real taxonomy: (level, id, name, parent) as in the shipped table, names in Chinese
+    table = {r["raw"]: r for r in load_table()}
     for r in rows:
         levels = [(r[4], r[5]), (r[6], r[7]), (r[8], r[9])]
         present = [i != "-124" for i, _ in levels]
         assert all((i == "-124") == (n == "UNKNOWN") for i, n in levels)
         assert present == sorted(present, reverse=True)  # a missing level has no known level below it
-        assert all(re.fullmatch(r"[A-Za-z &']+", n) for i, n in levels if i != "-124")  # English names
+        parent = ""
+        for level, (i, name) in enumerate(levels, 1):
+            if i == "-124":
+                break
+            assert (table[name]["level"], table[name]["id"], table[name]["parent"]) == (level, int(i), parent)
+            parent = name
         known[sum(present)] += 1
         assert r[3].startswith("[") and r[3].endswith("]")
     assert known[1] > 30 and known[2] > 30 and known[3] > 30
+    names = {n for r in rows for n in (r[5], r[7], r[9])} - {"UNKNOWN"}
+    assert len(names) > 40 and sum(bool(CJK.search(n)) for n in names) >= 0.9 * len(names)
 
 
 # ---------------------------------------------------------------------------------- determinism
@@ -286,17 +301,32 @@ def kuai_positive_core(matrix, captions):
 def test_yelp_survives_positive_filter_and_10core(yelp):
     _, business, review = yelp
     core, _ = yelp_positive_core(business, review)
-    assert core["u"].nunique() >= 0.7 * 300 and core["i"].nunique() >= 0.6 * 400 and len(core) >= 3000
+    # the embedded default's promise: at least 1,000 items after the 10-core
+    assert core["u"].nunique() >= 0.7 * YELP_DEFAULT["users"] and core["i"].nunique() >= 1000 and len(core) >= 10000
     assert span_share(core, "date") >= 0.4
-    # popularity bias: the top 10 % of items hold far more than 10 % of the interactions
+    # popularity bias: the top 10 % of items hold clearly more than 10 % of the interactions (the
+    # default's popularity is flat within units, popular units still draw more)
+    assert top_decile_share(core) > 0.13
+
+
+def top_decile_share(core):
     counts = core["i"].value_counts().to_numpy()
-    assert counts[: len(counts) // 10].sum() / counts.sum() > 0.2
+    return counts[: len(counts) // 10].sum() / counts.sum()
+
+
+def test_popularity_exponent_steepens_popularity(tmp_path):
+    shares = []
+    for a in (0.1, 0.8):
+        _, business, review = make_yelp(tmp_path / str(a), users=400, items=300, seed=4, popularity_exponent=a)
+        r = pd.DataFrame(read_json_lines(review))
+        shares.append(top_decile_share(r.rename(columns={"business_id": "i"})))
+    assert shares[1] > shares[0] + 0.1
 
 
 def test_kuairec_survives_positive_filter_and_10core(kuai):
     _, matrix, _, captions = kuai
     core, _ = kuai_positive_core(matrix, captions)
-    assert core["u"].nunique() >= 0.7 * 200 and core["i"].nunique() >= 0.6 * 300 and len(core) >= 3000
+    assert core["u"].nunique() >= 0.7 * KUAI_DEFAULT["users"] and core["i"].nunique() >= 1000 and len(core) >= 10000
     assert span_share(core, "timestamp") >= 0.4
 
 
@@ -332,10 +362,20 @@ def hit_rates(core, cats, n=10):
 
 
 def test_order_of_the_sequence_beats_popularity(yelp, kuai):
+    # the default's popularity is flat, so most-popular is little better than chance (10 / items);
+    # the previous item's categories are far better than both
     _, business, review = yelp
-    hr_pop, hr_seq = hit_rates(*yelp_positive_core(business, review))
-    assert hr_pop > 0.02 and hr_seq > 2 * hr_pop
+    core, cats = yelp_positive_core(business, review)
+    hr_pop, hr_seq = hit_rates(core, cats)
+    assert hr_seq > 3 * max(hr_pop, 10 / core["i"].nunique())
     _, matrix, _, captions = kuai
     core, cats = kuai_positive_core(matrix, captions)
     hr_pop, hr_seq = hit_rates(core.sort_values(["u", "timestamp"], kind="stable"), cats)
+    assert hr_seq > 3 * max(hr_pop, 10 / core["i"].nunique())
+
+
+def test_popularity_is_a_real_baseline_with_a_steep_exponent(tmp_path):
+    _, business, review = make_yelp(tmp_path, users=300, items=400, seed=0, items_per_unit=12,
+                                    popularity_exponent=0.6)
+    hr_pop, hr_seq = hit_rates(*yelp_positive_core(business, review))
     assert hr_pop > 0.02 and hr_seq > 2 * hr_pop

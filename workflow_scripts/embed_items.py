@@ -6,5 +6,5 @@ from seller_core.logs import setup_logging
 from seller_core.text.embed import embed_items
 
 setup_logging(snakemake.log[0])
-o = snakemake.output
-embed_items(snakemake.input.item_table, o.emb, o.meta, snakemake.params.embed, snakemake.threads)
+o, p = snakemake.output, snakemake.params
+embed_items(snakemake.input.item_table, o.emb, o.meta, {**p.embed, **p.run.embed}, snakemake.threads)

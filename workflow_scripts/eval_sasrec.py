@@ -6,5 +6,6 @@ from seller_core.eval.sasrec_eval import evaluate_sasrec
 from seller_core.logs import setup_logging
 
 setup_logging(snakemake.log[0])
-i, o = snakemake.input, snakemake.output
-evaluate_sasrec(i.model, i.interactions, i.item_table, i.test, o.metrics, o.ranks, snakemake.params.eval, snakemake.threads)
+i, o, p = snakemake.input, snakemake.output, snakemake.params
+evaluate_sasrec(i.model, i.interactions, i.item_table, i.test, o.metrics, o.ranks, {**p.eval, **p.run.eval},
+                p.data_source, snakemake.threads)

@@ -6,5 +6,7 @@ from seller_core.explain.controls import explain_control
 from seller_core.logs import setup_logging
 
 setup_logging(snakemake.log[0])
-c = snakemake.params.controls
-explain_control(snakemake.wildcards.control, snakemake.input.test, snakemake.input.gt, snakemake.output[0], c["kind"], c["seed"])
+p, i = snakemake.params, snakemake.input
+method = snakemake.wildcards.control.partition("_")[0]  # gt | random | empty; the suffix names the GT kind
+explain_control(method, i.test, i.gt, snakemake.output[0], p.kind, p.seed, p.data_source,
+                name=snakemake.wildcards.control)

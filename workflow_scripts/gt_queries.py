@@ -9,6 +9,6 @@ from seller_core.gt.generate import generate_category_queries
 from seller_core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])
-stats = generate_category_queries(snakemake.input.item_table, snakemake.output[0], snakemake.params.gt,
-                                  domain=snakemake.params.domain[snakemake.params.format])
+p = snakemake.params
+stats = generate_category_queries(snakemake.input.item_table, snakemake.output[0], {**p.gt, **p.run.gt}, domain=p.domain)
 log.info("gt_queries: %s", stats)

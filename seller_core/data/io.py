@@ -10,13 +10,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def write_parquet(table: pa.Table, path) -> None:
-    """Write atomically (temp file + rename) so a killed job never leaves a half-written target."""
+def write_parquet(table: pa.Table, path, metadata: dict | None = None) -> None:
+    """Write atomically (temp file + rename) so a killed job never leaves a half-written target.
+    `metadata` (bytes -> bytes) replaces the schema metadata; pandas' own is always dropped."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     # no pandas metadata, fixed compression: same table -> same bytes
-    table = table.replace_schema_metadata(None)
+    table = table.replace_schema_metadata(metadata)
     pq.write_table(table, tmp, compression="zstd", write_statistics=True)
     os.replace(tmp, path)
 

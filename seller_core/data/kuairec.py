@@ -8,10 +8,14 @@ small (10,728 videos) and parsed in Python so each quirk is handled explicitly:
   return inside an UNQUOTED field, which splits the record for a naive CSV reader. A bare `\\r`
   is never a line terminator in these files (lines end in `\\n`), so it is read as a space;
 - `-124` / `UNKNOWN` mean a missing category level;
-- `feat` is a list of tag ids written as text, `"[27, 9]"`.
+- `feat` is a list of tag ids written as text, `"[27, 9]"`;
+- `timestamp` is epoch seconds with a millisecond fraction (`1593898068.378`): kept to the
+  millisecond (int64 epoch ms, rounded from the double), so only views in the same millisecond tie.
 
-Item categories are the named levels (first, second, third) in that order; a video with no named
-level falls back to its `feat` tag ids as `tag <id>` (those ids have no published names).
+Item categories are the named levels (first, second, third) in that order, as written in the
+file (Chinese in the real dump; `category_names.translate_items` turns them into English before
+filtering); a video with no named level falls back to its `feat` tag ids as `tag <id>` (those ids
+have no published names).
 """
 
 from __future__ import annotations
@@ -131,11 +135,16 @@ def build_items(captions: dict[str, dict], tags: dict[str, list[int]], require_c
         rows["raw_item_id"].append(vid)
         rows["name"].append(meta["name"] or f"video {vid}")
         rows["categories"].append(categories)
-        # KuaiRec has little metadata: the paper uses the category field as the item text.
-        rows["description"].append(", ".join(categories))
+        rows["description"].append(describe_video(categories))
     stats = {"videos_with_metadata": len(set(captions) | set(tags)), "videos_categories_from_feat_tags": from_tags,
              "videos_without_categories": dropped}
     return pa.table(rows, schema=ITEM_SCHEMA), stats
+
+
+def describe_video(categories: list[str]) -> str:
+    """KuaiRec has little metadata: the paper uses the category field as the item text. Written
+    here from the source names; `category_names.translate_items` rewrites it from the English ones."""
+    return ", ".join(categories)
 
 
 def _first_reject(con, path) -> tuple[int, str, str]:
@@ -174,7 +183,7 @@ def ingest_kuairec(interactions_path, item_categories_path, captions_path, inter
     # one CASE, so that every row is checked before the positive rule can drop it
     keep = f"NOT {missing} AND {positive}" if skip else f"CASE WHEN {missing} THEN error('missing field') ELSE {positive} END"
     query = f"""
-        SELECT user_id::VARCHAR AS raw_user_id, video_id::VARCHAR AS raw_item_id, floor(timestamp)::BIGINT AS timestamp
+        SELECT user_id::VARCHAR AS raw_user_id, video_id::VARCHAR AS raw_item_id, round(timestamp * 1000)::BIGINT AS timestamp
         FROM {scan} WHERE {keep}
     """
     try:

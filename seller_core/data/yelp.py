@@ -4,12 +4,14 @@ The review dump is multi-GB JSON lines, so DuckDB reads and filters it in a stre
 never materialises it in Python. The business file (~150 k lines) is parsed line by line in
 Python, because its `attributes` hold stringified Python literals that need per-value parsing.
 
-Real-file quirks handled here (see tests/fixtures for a reproduction):
+Real-file quirks handled here (tests/conftest.py's `yelp_files` reproduces them):
 - `categories` is ONE comma-separated string, or null;
 - `attributes` values are strings: "True", "u'free'", "'none'", "2", or a stringified dict
   "{'garage': False, 'lot': True}"; `attributes` itself may be null;
 - `hours` may be null;
-- review `date` is "YYYY-MM-DD HH:MM:SS"; review `text` holds escaped newlines and quotes.
+- review `date` is "YYYY-MM-DD HH:MM:SS" (whole seconds; stored as epoch milliseconds like every
+  dataset's `timestamp`, so a user's reviews within one second tie); review `text` holds escaped
+  newlines and quotes.
 """
 
 from __future__ import annotations
@@ -187,7 +189,7 @@ def _positive_reviews(con, review_path, min_stars: float, out_path, policy: Reco
     finds its line; in skip mode bad rows are counted by one more scan."""
     skip = policy.mode == "skip"
     rows = f"""
-        SELECT user_id, business_id, stars, epoch(ts)::BIGINT AS ts,
+        SELECT user_id, business_id, stars, epoch_ms(ts) AS ts,
                (user_id IS NULL OR business_id IS NULL OR stars IS NULL OR ts IS NULL) AS bad
         FROM (SELECT *, try_strptime(date, '{DATE_FORMAT}') AS ts FROM {_review_scan(review_path, skip)})
     """
@@ -246,5 +248,6 @@ def ingest_yelp(business_path, review_path, interactions_out, items_out, *, min_
     return stats
 
 
-def to_epoch(date: str) -> int:
-    return int(datetime.strptime(date, DATE_FORMAT).replace(tzinfo=timezone.utc).timestamp())
+def to_epoch_ms(date: str) -> int:
+    """A review `date` (UTC, whole seconds) as the pipeline's timestamp: epoch milliseconds."""
+    return int(datetime.strptime(date, DATE_FORMAT).replace(tzinfo=timezone.utc).timestamp()) * 1000

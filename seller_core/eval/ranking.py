@@ -16,6 +16,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from seller_core.data import sequences
+
 
 def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor | None = None):
     """scores: (B, N) over all candidates; targets: (B,) candidate indices; exclude: optional (B, N)
@@ -67,6 +69,27 @@ def rank_cases(
             exclude = history_mask(histories[sl], n_items) if mask_history else None
             out[sl] = ranks_from_scores(scores, torch.tensor(targets[sl]), exclude).numpy()
     return out
+
+
+def model_ranks(model, samples, n_items: int, eval_cfg: dict, cond: np.ndarray | None = None) -> np.ndarray:
+    """Full-ranking ranks of each sample's target given its history, for any sequential model with
+    `max_len`, `user_vector(hist[, cond])` and `score_all(h)` (SASRec; the EER, whose `cond` is the
+    (S, e_dim) explanation embedding row-aligned with `samples`)."""
+    hist, _ = sequences.histories_tensor(samples["history"].tolist(), model.max_len)
+    hist = torch.from_numpy(hist)
+    cond_t = None if cond is None else torch.from_numpy(np.ascontiguousarray(cond, dtype=np.float32))
+    model.eval()
+
+    def score(sl):
+        h = hist[sl]
+        T = max(1, int((h != 0).sum(1).max()))  # trim shared left padding: same scores, less work
+        args = (h[:, -T:],) if cond_t is None else (h[:, -T:], cond_t[sl])
+        return model.score_all(model.user_vector(*args))
+
+    return rank_cases(
+        score, samples["item_id"].to_numpy(), n_items, samples["history"].tolist(),
+        eval_cfg["mask_history"], eval_cfg["batch_size"],
+    )
 
 
 def per_case(ranks: np.ndarray, metric: str) -> np.ndarray:

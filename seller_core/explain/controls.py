@@ -10,24 +10,22 @@ Each writes results/explanations/{ds}/{m}.parquet: sample_id, user_id, item_id, 
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 
-from seller_core.data.io import write_parquet
 from seller_core.errors import BadInputError
-from seller_core.train import data_io
-from seller_core.train.eer_train import GT_COLUMNS, gt_texts
+from seller_core.explain.interface import write_explanations
+from seller_core.data import stage_io
 
 METHODS = ("gt", "random", "empty")
 
 
 def control_texts(method: str, test, gt_path, kind: str, seed: int) -> list[str]:
     if method == "gt":
-        return gt_texts(gt_path, test, kind)
+        return stage_io.gt_texts(gt_path, test, kind)
     if method == "empty":
         return [""] * len(test)
     if method == "random":
-        col = GT_COLUMNS[kind]
-        gt = data_io.read_parquet(gt_path, ["sample_id", "split", col])
+        col = stage_io.GT_COLUMNS[kind]
+        gt = stage_io.read_parquet(gt_path, ["sample_id", "split", col])
         pool = gt.loc[gt["split"] == "train"].sort_values("sample_id")[col].to_numpy()
         if len(pool) == 0:
             raise BadInputError(gt_path, "no training-split GT explanations to draw random ones from", key="split")
@@ -36,16 +34,15 @@ def control_texts(method: str, test, gt_path, kind: str, seed: int) -> list[str]
     raise ValueError(f"unknown control method {method!r}; one of {METHODS}")
 
 
-def explain_control(method: str, test_path, gt_path, out_path, kind: str, seed: int) -> None:
-    """Rule explain_control."""
-    test = data_io.read_parquet(test_path, ["sample_id", "user_id", "item_id"])
+def explain_control(method: str, test_path, gt_path, out_path, kind: str, seed: int, data_source: str,
+                    name: str | None = None) -> None:
+    """Rule explain_control: `method` is gt | random | empty, drawn from GT kind `kind`; `name` is the
+    method's name in the pipeline (e.g. random_category), recorded in the provenance."""
+    test = stage_io.read_parquet(test_path, ["sample_id", "user_id", "item_id"])
     texts = control_texts(method, test, gt_path, kind, seed)
-    write_parquet(
-        pa.table({
-            "sample_id": test["sample_id"].to_numpy(),
-            "user_id": test["user_id"].to_numpy(),
-            "item_id": test["item_id"].to_numpy(),
-            "text": pa.array(texts, type=pa.string()),
-        }),
-        out_path,
-    )
+    models = sorted(set(stage_io.read_parquet(gt_path, ["model"])["model"]))
+    provenance = {
+        "method": name or method, "seed": seed, "gt_kind": kind, "data_source": data_source,
+        "gt_backend": stage_io.gt_backend_of(gt_path), "models": {"gt": ",".join(models)},
+    }
+    write_explanations(out_path, test, texts, provenance)

@@ -8,6 +8,7 @@ import math
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -130,11 +131,28 @@ def generate_category_queries(items_path, out_path, cfg: dict, domain: str, conc
     return stats
 
 
-def _run_cached(reqs: list[Request], backend, cfg: dict, concurrency: int):
+@dataclass(frozen=True)
+class Task:
+    """What a cached run of requests asks for: how a response is checked (parse(text, n) returns the
+    result or raises InvalidResponse), how to ask again after an unusable one, and the prompt
+    version stored with each cached response. QUERIES (below) is the GT's; seller_core.gt.names
+    translates category names through the same machinery."""
+    parse: Callable[[str, int], object]
+    repair: Callable[[Request, Completion, str], list]
+    prompt_version: str
+
+
+def run_cached(reqs: list[Request], backend, cfg: dict, task: "Task", concurrency: int | None = None):
+    """Results (by request category) of `reqs` through the durable cache, the spending caps and
+    the repair loop; returns (results, stats)."""
+    return _run_cached(reqs, backend, cfg, concurrency or cfg["concurrency"], task)
+
+
+def _run_cached(reqs: list[Request], backend, cfg: dict, concurrency: int, task: "Task | None" = None):
+    task = task or QUERIES
     # one INFO line per HTTP request drowns the log; the SDK's own retry lines stay visible
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     cache = ResponseCache(cfg["cache_path"])
-    n = reqs[0].n
     ledger = Ledger(cfg["price_per_mtok"]["input"], cfg["price_per_mtok"]["output"])
     results: dict[str, CategoryQueries] = {}
     cached_in = cached_out = 0
@@ -144,7 +162,7 @@ def _run_cached(reqs: list[Request], backend, cfg: dict, concurrency: int):
         if hit is None:
             misses.append(r)
             continue
-        results[r.category] = parse_response(hit.response, n)  # only valid responses were stored
+        results[r.category] = task.parse(hit.response, r.n)  # only valid responses were stored
         cached_in += hit.input_tokens
         cached_out += hit.output_tokens
     log.info("cache %s: %d hits, %d misses (hits had cost %d input + %d output tokens, ~$%.4f)",
@@ -152,7 +170,7 @@ def _run_cached(reqs: list[Request], backend, cfg: dict, concurrency: int):
              ledger.cost(cached_in, cached_out))
     stats = {"categories": len(reqs), "hits": len(reqs) - len(misses), "misses": len(misses)}
     if misses:
-        _check_budget_and_fetch(misses, backend, cfg, concurrency, cache, ledger, results)
+        _check_budget_and_fetch(misses, backend, cfg, concurrency, cache, ledger, results, task)
     cache.close()
     stats.update(requests=ledger.requests, input_tokens=ledger.input_tokens, output_tokens=ledger.output_tokens,
                  cost_usd=round(ledger.cost(), 6))
@@ -162,7 +180,7 @@ def _run_cached(reqs: list[Request], backend, cfg: dict, concurrency: int):
     return results, stats
 
 
-def _check_budget_and_fetch(misses, backend, cfg, concurrency, cache, ledger, results):
+def _check_budget_and_fetch(misses, backend, cfg, concurrency, cache, ledger, results, task):
     est_in = sum(estimate_input_tokens(r) for r in misses)
     est_out = len(misses) * cfg["est_output_tokens"]
     est_cost = ledger.cost(est_in, est_out)
@@ -231,18 +249,18 @@ def _check_budget_and_fetch(misses, backend, cfg, concurrency, cache, ledger, re
                     try:
                         if comp.stop_reason == "max_tokens":
                             raise InvalidResponse("truncated (stop_reason=max_tokens)")
-                        q = parse_response(comp.text, req.n)
+                        q = task.parse(comp.text, req.n)
                     except InvalidResponse as e:
                         if attempt < max_repairs:
                             log.warning("category %r: unusable response (%s); repair attempt %d/%d",
                                         req.category, e, attempt + 1, max_repairs)
-                            submit(req, _repair_messages(req, comp, str(e)), attempt + 1)
+                            submit(req, task.repair(req, comp, str(e)), attempt + 1)
                         else:
                             failures[req.category] = f"unusable after {attempt + 1} attempts: {e}"
                             log.warning("category %r failed: %s", req.category, failures[req.category])
                         continue
                     # committed now: a kill after this line loses nothing already paid for
-                    cache.put(req.key, backend=backend.name, model=backend.model, prompt_version=PROMPT_VERSION,
+                    cache.put(req.key, backend=backend.name, model=backend.model, prompt_version=task.prompt_version,
                               category=req.category, response=comp.text, stop_reason=comp.stop_reason,
                               input_tokens=comp.input_tokens, output_tokens=comp.output_tokens, attempts=attempt + 1)
                     results[req.category] = q
@@ -272,3 +290,6 @@ def _repair_messages(req: Request, comp: Completion, reason: str) -> list[dict]:
                 {"role": "assistant", "content": comp.text.rstrip()},
                 {"role": "user", "content": fix}]
     return [{"role": "user", "content": req.user + "\n\n" + fix}]
+
+
+QUERIES = Task(parse_response, _repair_messages, PROMPT_VERSION)

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seller_core.models.sasrec import ATTN_PARAMS, SASRec
+from seller_core.models.sasrec import ATTN_PARAMS, SASRec, SASRecConfig
 
 
 @dataclass
@@ -72,6 +72,10 @@ class EER(nn.Module):
         self.sasrec = sasrec
         self.hyper = nn.ModuleList(HyperNet(cfg, sasrec.cfg.d) for _ in range(sasrec.cfg.n_layers))
 
+    @property
+    def max_len(self) -> int:
+        return self.sasrec.cfg.max_len
+
     def user_vector(self, seq, e):
         """seq: (B, T) shifted ids, left-padded; e: (B, e_dim) explanation embeddings -> (B, d)."""
         if e.shape != (seq.shape[0], self.cfg.e_dim):
@@ -84,3 +88,11 @@ class EER(nn.Module):
 
     def score_items(self, h, items):
         return self.sasrec.score_items(h, items)
+
+
+def load_eer(model_path) -> tuple[EER, dict]:
+    """An EER saved by seller_core.train.eer_train.save_eer, in eval mode, with its metadata."""
+    ck = torch.load(model_path, weights_only=False)
+    eer = EER(SASRec(SASRecConfig(**ck["sasrec_config"])), EERConfig(**ck["eer_config"]))
+    eer.load_state_dict(ck["state_dict"])
+    return eer.eval(), ck

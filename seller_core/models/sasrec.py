@@ -115,6 +115,10 @@ class SASRec(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d)
         self.apply(self._init)
 
+    @property
+    def max_len(self) -> int:
+        return self.cfg.max_len
+
     @staticmethod
     def _init(m):
         # RecBole's SASRec init: N(0, 0.02) for linear and embedding weights, zero biases.
@@ -179,6 +183,14 @@ def bpr_loss(pos_scores, neg_scores):
 def ce_loss(model: SASRec, h, targets):
     """Full-softmax cross-entropy over every real item. h: (N, d); targets: (N,) shifted ids."""
     return F.cross_entropy(model.score_all(h), targets - 1)
+
+
+def load_sasrec(model_path) -> SASRec:
+    """A SASRec saved by seller_core.train.sasrec_train.save_sasrec, in eval mode."""
+    ck = torch.load(model_path, weights_only=False)
+    model = SASRec(SASRecConfig(**ck["config"]))
+    model.load_state_dict(ck["state_dict"])
+    return model.eval()
 
 
 def n_params(model: nn.Module) -> int:

@@ -74,11 +74,11 @@ def embed_items(items_path, out_npy, out_json, cfg: dict, threads: int = 1) -> N
     import torch
 
     from seller_core.data.io import write_json
-    from seller_core.train import data_io
+    from seller_core.data import stage_io
 
     torch.set_num_threads(threads)
-    n = data_io.n_items_of(items_path)
-    items = data_io.read_parquet(items_path, ["item_id", "description"]).sort_values("item_id")
+    n = stage_io.n_items_of(items_path)
+    items = stage_io.read_parquet(items_path, ["item_id", "description"]).sort_values("item_id")
     model = load_encoder(cfg["model"], cfg["device"])
     emb = embed_texts(model, items["description"].tolist(), cfg["batch_size"])
     assert emb.shape[0] == n

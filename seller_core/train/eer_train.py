@@ -13,32 +13,13 @@ from seller_core.data.io import write_json
 from seller_core.errors import BadInputError
 from seller_core.eval import ranking
 from seller_core.models.eer import EER, EERConfig
-from seller_core.models.sasrec import SASRec, SASRecConfig, bpr_loss, n_params
+from seller_core.models.sasrec import SASRec, bpr_loss, load_sasrec, n_params
 from seller_core.text import embed
-from seller_core.train import data_io, loop, sequences
-from seller_core.train.sasrec_train import load_sasrec
+from seller_core.data import stage_io
+from seller_core.data import sequences
+from seller_core.train import loop
 
 log = logging.getLogger(__name__)
-
-GT_COLUMNS = {"category": "category_text", "intent": "intent_text", "both": "both_text"}
-
-
-def eer_ranks(eer: EER, samples: pd.DataFrame, emb: np.ndarray, n_items: int, eval_cfg: dict) -> np.ndarray:
-    """Full-ranking ranks of each sample's target given its history and explanation embedding."""
-    hist, _ = sequences.histories_tensor(samples["history"].tolist(), eer.sasrec.cfg.max_len)
-    hist, emb_t = torch.from_numpy(hist), torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32))
-    eer.eval()
-
-    def score(sl):
-        h = hist[sl]
-        T = max(1, int((h != 0).sum(1).max()))
-        return eer.score_all(eer.user_vector(h[:, -T:], emb_t[sl]))
-
-    return ranking.rank_cases(
-        score, samples["item_id"].to_numpy(), n_items, samples["history"].tolist(),
-        eval_cfg["mask_history"], eval_cfg["batch_size"],
-    )
-
 
 def train_eer(sasrec: SASRec, train: pd.DataFrame, e_train: np.ndarray, valid: pd.DataFrame, e_valid: np.ndarray,
               cfg: dict, eval_cfg: dict, ckpt_path=None, fp: str = "", stop_after=None) -> tuple[EER, list[dict]]:
@@ -71,7 +52,7 @@ def train_eer(sasrec: SASRec, train: pd.DataFrame, e_train: np.ndarray, valid: p
         return total / len(targets)
 
     def validate() -> float:
-        return float(ranking.per_case(eer_ranks(eer, valid, e_valid, n_items, eval_cfg), metric).mean())
+        return float(ranking.per_case(ranking.model_ranks(eer, valid, n_items, eval_cfg, cond=e_valid), metric).mean())
 
     _, history = loop.fit(
         eer, optimizer, train_epoch, validate, rng, max_epochs=cfg["max_epochs"], patience=cfg["patience"],
@@ -88,38 +69,16 @@ def save_eer(eer: EER, history, model_path, history_path, cfg: dict, encoder: st
     write_json({**meta, "history": history}, history_path)
 
 
-def load_eer(model_path) -> tuple[EER, dict]:
-    ck = torch.load(model_path, weights_only=False)
-    eer = EER(SASRec(SASRecConfig(**ck["sasrec_config"])), EERConfig(**ck["eer_config"]))
-    eer.load_state_dict(ck["state_dict"])
-    return eer.eval(), ck
-
-
-def gt_texts(gt_path, samples: pd.DataFrame, kind: str) -> list[str]:
-    """The GT explanation text of each sample (row-aligned), for GT kind category/intent/both."""
-    if kind not in GT_COLUMNS:
-        raise ValueError(f"unknown GT kind {kind!r}; one of {sorted(GT_COLUMNS)}")
-    col = GT_COLUMNS[kind]
-    gt = data_io.read_parquet(gt_path, ["sample_id", col])
-    if gt["sample_id"].duplicated().any():
-        raise BadInputError(gt_path, f"duplicate sample_id {int(gt['sample_id'][gt['sample_id'].duplicated()].iloc[0])}", key="sample_id")
-    texts = samples[["sample_id"]].merge(gt, on="sample_id", how="left")[col]
-    if texts.isna().any():
-        sid = int(samples["sample_id"][texts.isna().to_numpy()].iloc[0])
-        raise BadInputError(gt_path, f"no {col} for sample_id {sid} ({int(texts.isna().sum())} samples lack one)", key=col)
-    return texts.tolist()
-
-
 def train_eer_rule(sasrec_path, items_path, train_path, valid_path, gt_path, model_path, history_path, ckpt_path, kind: str,
                    eer_cfg: dict, embed_cfg: dict, eval_cfg: dict, threads: int = 1) -> None:
     """Rule train_eer: one EER per dataset and GT kind."""
     torch.set_num_threads(threads)
-    n_items = data_io.n_items_of(items_path)
-    train = data_io.read_samples(train_path, n_items)
-    valid = data_io.read_samples(valid_path, n_items)
+    n_items = stage_io.n_items_of(items_path)
+    train = stage_io.read_samples(train_path, n_items)
+    valid = stage_io.read_samples(valid_path, n_items)
     encoder = embed.load_encoder(embed_cfg["model"], embed_cfg["device"])
-    e_train = embed.embed_texts(encoder, gt_texts(gt_path, train, kind), embed_cfg["batch_size"])
-    e_valid = embed.embed_texts(encoder, gt_texts(gt_path, valid, kind), embed_cfg["batch_size"])
+    e_train = embed.embed_texts(encoder, stage_io.gt_texts(gt_path, train, kind), embed_cfg["batch_size"])
+    e_valid = embed.embed_texts(encoder, stage_io.gt_texts(gt_path, valid, kind), embed_cfg["batch_size"])
     sasrec = load_sasrec(sasrec_path)
     if sasrec.cfg.n_items != n_items:
         raise BadInputError(sasrec_path, f"SASRec has {sasrec.cfg.n_items} items, {items_path} has {n_items}")

@@ -12,29 +12,14 @@ import torch
 
 from seller_core.data.io import write_json
 from seller_core.eval import ranking
-from seller_core.models.sasrec import SASRec, SASRecConfig, bpr_loss, ce_loss, n_params
-from seller_core.train import data_io, loop, sequences
+from seller_core.models.sasrec import SASRec, SASRecConfig, bpr_loss, ce_loss, load_sasrec, n_params  # noqa: F401 (load_sasrec re-exported)
+from seller_core.data import stage_io
+from seller_core.data import sequences
+from seller_core.train import loop
 
 log = logging.getLogger(__name__)
 
 MODEL_KEYS = ("max_len", "d", "n_layers", "n_heads", "d_ff", "dropout")
-
-
-def sasrec_ranks(model: SASRec, samples: pd.DataFrame, n_items: int, eval_cfg: dict) -> np.ndarray:
-    """Full-ranking ranks of each sample's target given its history."""
-    hist, _ = sequences.histories_tensor(samples["history"].tolist(), model.cfg.max_len)
-    hist = torch.from_numpy(hist)
-    model.eval()
-
-    def score(sl):
-        h = hist[sl]
-        T = max(1, int((h != 0).sum(1).max()))
-        return model.score_all(model.user_vector(h[:, -T:]))
-
-    return ranking.rank_cases(
-        score, samples["item_id"].to_numpy(), n_items, samples["history"].tolist(),
-        eval_cfg["mask_history"], eval_cfg["batch_size"],
-    )
 
 
 def run_epoch(model: SASRec, optimizer, inputs, targets, lengths, cfg: dict, rng: loop.RNG) -> float:
@@ -77,7 +62,7 @@ def train_sasrec(interactions: pd.DataFrame, valid: pd.DataFrame, n_items: int, 
         return run_epoch(model, optimizer, inputs, targets, lengths, cfg, rng)
 
     def validate() -> float:
-        return float(ranking.per_case(sasrec_ranks(model, valid, n_items, eval_cfg), metric).mean())
+        return float(ranking.per_case(ranking.model_ranks(model, valid, n_items, eval_cfg), metric).mean())
 
     _, history = loop.fit(
         model, optimizer, train_epoch, validate, rng, max_epochs=cfg["max_epochs"], patience=cfg["patience"],
@@ -94,21 +79,14 @@ def save_sasrec(model: SASRec, history: list[dict], model_path, history_path, cf
     write_json({"config": model.cfg.to_dict(), "train_config": cfg, "history": history}, history_path)
 
 
-def load_sasrec(model_path) -> SASRec:
-    ck = torch.load(model_path, weights_only=False)
-    model = SASRec(SASRecConfig(**ck["config"]))
-    model.load_state_dict(ck["state_dict"])
-    return model.eval()
-
-
 def pretrain_sasrec(interactions_path, items_path, valid_path, model_path, history_path, ckpt_path,
                     sasrec_cfg: dict, eval_cfg: dict, threads: int = 1):
     """Rule pretrain_sasrec: train, write the model and its history, drop the checkpoint."""
     torch.set_num_threads(threads)
-    n_items = data_io.n_items_of(items_path)
-    inter = data_io.read_parquet(interactions_path, ["user_id", "item_id", "timestamp", "split"])
-    data_io.check_ids(inter, "item_id", n_items, interactions_path)
-    valid = data_io.read_samples(valid_path, n_items)
+    n_items = stage_io.n_items_of(items_path)
+    inter = stage_io.read_parquet(interactions_path, ["user_id", "item_id", "timestamp", "split"])
+    stage_io.check_ids(inter, "item_id", n_items, interactions_path)
+    valid = stage_io.read_samples(valid_path, n_items)
     fp = loop.fingerprint(sasrec_cfg, eval_cfg, Path(interactions_path), Path(valid_path), n_items)
     model, history = train_sasrec(inter, valid, n_items, sasrec_cfg, eval_cfg, ckpt_path, fp)
     save_sasrec(model, history, model_path, history_path, sasrec_cfg)

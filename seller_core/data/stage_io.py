@@ -10,6 +10,9 @@ import pyarrow.parquet as pq
 
 from seller_core.errors import BadInputError
 
+# GT kind -> column of gt/explanations.parquet
+GT_COLUMNS = {"category": "category_text", "intent": "intent_text", "both": "both_text"}
+
 
 def read_parquet(path, columns: list[str]) -> pd.DataFrame:
     """The named columns of a parquet file; a missing file or column is a BadInputError."""
@@ -50,3 +53,26 @@ def n_items_of(items_path) -> int:
     if n == 0 or items["item_id"].min() != 0 or items["item_id"].max() != n - 1 or items["item_id"].nunique() != n:
         raise BadInputError(items_path, "item_id must be dense 0..n-1", key="item_id")
     return n
+
+
+def gt_texts(gt_path, samples: pd.DataFrame, kind: str) -> list[str]:
+    """The GT explanation text of each sample (row-aligned), for GT kind category/intent/both."""
+    if kind not in GT_COLUMNS:
+        raise ValueError(f"unknown GT kind {kind!r}; one of {sorted(GT_COLUMNS)}")
+    col = GT_COLUMNS[kind]
+    gt = read_parquet(gt_path, ["sample_id", col])
+    if gt["sample_id"].duplicated().any():
+        raise BadInputError(gt_path, f"duplicate sample_id {int(gt['sample_id'][gt['sample_id'].duplicated()].iloc[0])}", key="sample_id")
+    texts = samples[["sample_id"]].merge(gt, on="sample_id", how="left")[col]
+    if texts.isna().any():
+        sid = int(samples["sample_id"][texts.isna().to_numpy()].iloc[0])
+        raise BadInputError(gt_path, f"no {col} for sample_id {sid} ({int(texts.isna().sum())} samples lack one)", key=col)
+    return texts.tolist()
+
+
+def gt_backend_of(gt_path) -> str:
+    """The one backend (offline | anthropic) that wrote a gt/explanations.parquet."""
+    backends = sorted(set(read_parquet(gt_path, ["backend"])["backend"]))
+    if len(backends) != 1:
+        raise BadInputError(gt_path, f"expected one GT backend, found {backends}", key="backend")
+    return backends[0]

@@ -1,0 +1,84 @@
+# The paper's Tables 2, 3 and 5 (results/tables/table{2,3,5}.{csv,md}) from the metrics files of the
+# config's `methods:`; each footer names the data and models the numbers came from.
+
+
+rule table2:
+    input:
+        utility=expand(
+            "results/metrics/{ds}/utility/{kind}/{m}.json",
+            ds=DATASETS,
+            kind=UTILITY_KIND,
+            m=METHODS,
+        ),
+        paired=expand(
+            "results/metrics/{ds}/utility/{kind}/paired/seller/{b}.json",
+            ds=DATASETS,
+            kind=UTILITY_KIND,
+            b=[m for m in METHODS if m != "seller"] if "seller" in METHODS else [],
+        ),
+        code=code("tables.py"),
+    output:
+        csv="results/tables/table2.csv",
+        md="results/tables/table2.md",
+    log:
+        "results/logs/tables/table2.log",
+    benchmark:
+        "results/benchmarks/tables/table2.tsv"
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    params:
+        table="table2",
+        datasets=DATASETS,
+        methods=METHODS,
+        formats=canon({n: d["format"] for n, d in config["datasets"].items()}),
+    script:
+        "../workflow_scripts/tables.py"
+
+
+rule table3:
+    input:
+        text=expand("results/metrics/{ds}/text/{m}.json", ds=DATASETS, m=METHODS),
+        code=code("tables.py"),
+    output:
+        csv="results/tables/table3.csv",
+        md="results/tables/table3.md",
+    log:
+        "results/logs/tables/table3.log",
+    benchmark:
+        "results/benchmarks/tables/table3.tsv"
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    params:
+        table="table3",
+        datasets=DATASETS,
+        methods=METHODS,
+        formats=canon({n: d["format"] for n, d in config["datasets"].items()}),
+    script:
+        "../workflow_scripts/tables.py"
+
+
+rule table5:
+    input:
+        train=[train_cost(ds, m) for ds in DATASETS for m in GENERATORS],
+        generate=expand(
+            "results/explanations/{ds}/{m}.cost.json", ds=DATASETS, m=GENERATORS
+        ),
+        code=code("tables.py"),
+    output:
+        csv="results/tables/table5.csv",
+        md="results/tables/table5.md",
+    log:
+        "results/logs/tables/table5.log",
+    benchmark:
+        "results/benchmarks/tables/table5.tsv"
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    params:
+        table="table5",
+        datasets=DATASETS,
+        methods=GENERATORS,
+    script:
+        "../workflow_scripts/tables.py"

@@ -1,0 +1,160 @@
+"""SELLER's explanations: a trained SEG (adapter + frozen LLM) explaining (user, target) pairs.
+
+`SEGExplainer` loads the artifacts once and explains any number of samples in left-padded
+batches; it backs both the rule `explain_seller` (every test sample -> the method's parquet) and
+the on-demand command `python -m seller_core explain`. Batches are formed over samples sorted by
+prompt length (less padding); results come back in the input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seller_core.data.io import write_json
+from seller_core.data import stage_io
+from seller_core.explain.interface import read_provenance, write_explanations
+from seller_core.llm.backbone import load_backbone, resolve_device
+from seller_core.llm.generate import DEFAULT_GENERATE, decode, generate_ids
+from seller_core.llm.inject import Injector
+from seller_core.llm.prompting import collate
+from seller_core.models.seg import SequenceFeatures
+from seller_core.models.sasrec import load_sasrec
+from seller_core.train.seg_train import autocast_for, load_seg, peak_rss_mb, prompt_builder, read_seg_samples
+
+log = logging.getLogger(__name__)
+
+
+class SEGExplainer:
+    def __init__(self, adapter_path, sasrec_path, item_text_emb_path, gen_cfg: dict, device: str | None = None,
+                 backbone=None):
+        t0 = time.perf_counter()
+        self.gen = gen_cfg
+        self.adapter, ck = load_seg(adapter_path, "cpu")
+        self.cfg, self.llm_cfg, self.backbone_meta = ck["seg"], ck["llm"], ck["backbone"]
+        self.device = resolve_device(device or self.llm_cfg["device"])
+        self.adapter.to(self.device)
+        self.model, self.tok = load_backbone(backbone or self.backbone_meta["path"], self.device, self.llm_cfg["dtype"])
+        if self.model.config.hidden_size != self.adapter.cfg.llm_hidden:
+            raise ValueError(f"{adapter_path}: trained for an LLM of width {self.adapter.cfg.llm_hidden}, "
+                             f"the backbone has {self.model.config.hidden_size}")
+        emb = torch.from_numpy(np.load(item_text_emb_path))
+        self.feats = SequenceFeatures(load_sasrec(sasrec_path), emb, self.cfg["behaviour"])
+        self.builder = prompt_builder(self.tok, self.cfg)
+        self.injector = Injector(self.model).install()
+        self.counts = {"prompts": 0, "prompt_tokens": 0, "new_tokens": 0, "generate_seconds": 0.0,
+                       "load_seconds": round(time.perf_counter() - t0, 2)}
+
+    def explain(self, sequences: list[list[int]], category_texts: list[str], batch_size: int | None = None) -> list[str]:
+        gen = self.gen
+        bs = batch_size or gen["batch_size"]
+        enc = [self.builder.encode(c) for c in category_texts]
+        order = np.argsort([len(x.prompt) for x in enc], kind="stable")
+        texts: list[str] = [""] * len(enc)
+        t0 = time.perf_counter()
+        for start in range(0, len(order), bs):
+            idx = order[start:start + bs]
+            batch = {k: v.to(self.device) for k, v in collate([enc[i] for i in idx], self.tok.pad_token_id, False).items()}
+            with torch.inference_mode(), autocast_for(self.device):
+                f = {k: v.to(self.device) for k, v in self.feats([sequences[i] for i in idx]).items()}
+                e = self.adapter(f)  # (B, K, H)
+                out = generate_ids(self.model, self.injector, batch, e, gen, self.tok.pad_token_id, self.tok.eos_token_id)
+            for i, t in zip(idx, decode(self.tok, out, gen["stop"])):
+                texts[i] = t
+            self.counts["prompt_tokens"] += int(batch["attention_mask"].sum())
+            self.counts["new_tokens"] += int((out != self.tok.pad_token_id).sum())
+            log.info("generated %d/%d (%.1fs)", min(start + bs, len(order)), len(order), time.perf_counter() - t0)
+        self.counts["prompts"] += len(enc)
+        self.counts["generate_seconds"] += round(time.perf_counter() - t0, 2)
+        return texts
+
+
+def explain_seller_rule(inp: dict, out: dict, gen_cfg: dict, variant: str, method: str, data_source: str,
+                        threads: int = 1, device: str | None = None) -> None:
+    """Rule explain_seller. inp: model, sasrec, item_table, item_text_emb, test, category_texts, gt;
+    out: explanations, cost."""
+    t_all = time.perf_counter()
+    torch.set_num_threads(threads)
+    n_items = stage_io.n_items_of(inp["item_table"])
+    test = read_seg_samples(inp["test"], inp["category_texts"], None, n_items, None)
+    gt_backend = stage_io.read_parquet(inp["gt"], ["backend"])["backend"]
+    ex = SEGExplainer(inp["model"], inp["sasrec"], inp["item_text_emb"], gen_cfg, device, inp.get("backbone"))
+    if ex.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    texts = ex.explain(test["sequence"].tolist(), test["category_text"].tolist())
+    prov = {
+        "method": method, "variant": variant, "seed": ex.cfg["seed"],
+        "gt_backend": ",".join(sorted(gt_backend.astype(str).unique())), "gt_kind": ex.cfg["kind"],
+        "data_source": data_source, "backbone": ex.backbone_meta, "encoder": "SEG dual-path + MoE (models/seg.py)",
+        "behaviour": ex.cfg["behaviour"], "generate": gen_cfg, "device": ex.device,
+    }
+    write_explanations(out["explanations"], test, texts, prov)
+    cost = {"stage": "explain_seller", "device": ex.device, "wall_seconds": round(time.perf_counter() - t_all, 2),
+            **ex.counts, "peak_rss_mb": round(peak_rss_mb(), 1),
+            "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if ex.device.startswith("cuda") else None,
+            "new_tokens_per_second": round(ex.counts["new_tokens"] / max(ex.counts["generate_seconds"], 1e-9), 1)}
+    write_json(cost, out["cost"])
+    empty = sum(1 for t in texts if not t)
+    log.info("%d explanations (%d empty) -> %s; %s", len(texts), empty, out["explanations"], cost)
+
+
+# ---------------------------------------------------------------- on demand
+def find_sample(data_dir: Path, user: str | None, item: str | None, sample_id: int | None):
+    """(split, row) of the sample for a raw user/item pair or a sample id; clear errors otherwise."""
+    import pandas as pd
+
+    splits = ("test", "valid", "train")
+    frames = {s: stage_io.read_parquet(data_dir / f"samples_{s}.parquet", ["sample_id", "user_id", "item_id", "history"])
+              for s in splits}
+    if sample_id is not None:
+        for s in splits:
+            hit = frames[s][frames[s]["sample_id"] == sample_id]
+            if len(hit):
+                return s, hit.iloc[0]
+        raise KeyError(f"sample_id {sample_id} is not a sample of {data_dir}")
+    users = stage_io.read_parquet(data_dir / "users.parquet", ["user_id", "raw_user_id"])
+    items = stage_io.read_parquet(data_dir / "items.parquet", ["item_id", "raw_item_id"])
+    u = users[users["raw_user_id"] == str(user)]
+    if not len(u):
+        raise KeyError(f"unknown user {user!r}: not in {data_dir / 'users.parquet'} (raw_user_id)")
+    i = items[items["raw_item_id"] == str(item)]
+    if not len(i):
+        raise KeyError(f"unknown item {item!r}: not in {data_dir / 'items.parquet'} (raw_item_id)")
+    uid, iid = int(u["user_id"].iloc[0]), int(i["item_id"].iloc[0])
+    for s in splits:
+        f = frames[s]
+        hit = f[(f["user_id"] == uid) & (f["item_id"] == iid)]
+        if len(hit):
+            return s, hit.iloc[-1]  # the latest interaction with that item
+    known = pd.concat([frames[s][frames[s]["user_id"] == uid] for s in splits])
+    raw = items.set_index("item_id").loc[known["item_id"].unique()[:10], "raw_item_id"].tolist()
+    raise KeyError(f"user {user!r} has no sample with item {item!r} (SEG explains post hoc, so the pair must be an "
+                   f"interaction with an earlier history); items of this user include {raw}")
+
+
+def explain_one(results: Path, dataset: str, user=None, item=None, sample_id=None, variant: str = "full",
+                device: str | None = None, backbone=None) -> dict:
+    """Explain one pair with the trained artifacts under `results`; the generation settings are
+    those recorded in the method's explanations file (the module defaults when it is absent)."""
+    results = Path(results)
+    data = results / "data" / dataset
+    if not data.is_dir():
+        raise FileNotFoundError(f"{data}: unknown dataset {dataset!r} (no such directory under {results / 'data'})")
+    split, row = find_sample(data, user, item, sample_id)
+    cats = stage_io.read_parquet(data / "category_texts.parquet", ["sample_id", "text"])
+    cat_text = cats.loc[cats["sample_id"] == row["sample_id"], "text"]
+    cat_text = cat_text.iloc[0] if len(cat_text) else ""
+    items = stage_io.read_parquet(data / "items.parquet", ["item_id", "categories"])
+    method_file = results / "explanations" / dataset / ("seller.parquet" if variant == "full" else f"seller_{variant}.parquet")
+    gen = read_provenance(method_file).get("generate", DEFAULT_GENERATE) if method_file.exists() else DEFAULT_GENERATE
+    ex = SEGExplainer(results / "models" / dataset / "seg" / variant / "adapter.pt",
+                      results / "models" / dataset / "sasrec" / "model.pt", data / "item_text_emb.npy", gen, device, backbone)
+    seq = list(row["history"]) + [int(row["item_id"])]
+    text = ex.explain([seq], [cat_text if ex.cfg["use_categories"] else ""])[0]
+    return {"sample_id": int(row["sample_id"]), "split": split, "user_id": int(row["user_id"]), "item_id": int(row["item_id"]),
+            "target_categories": list(items.loc[items["item_id"] == row["item_id"], "categories"].iloc[0]),
+            "category_text_given": cat_text if ex.cfg["use_categories"] else None, "explanation": text}

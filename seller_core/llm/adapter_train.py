@@ -1,0 +1,153 @@
+"""One training loop and one test-set generation loop for adapter-style LLM methods.
+
+An adapter-style method maps each sample to K soft vectors (B, K, H) for a (mostly frozen) LLM and
+is trained with the LM loss on the explanation tokens. XRec (MoE adapters over LightGCN vectors,
+with q/k/v injection) and PEPLER (learned user/item prompt vectors, input embeddings only) both
+run through `train_adapter` and `generate_texts`; what differs per method is only the closure that
+turns a batch of sample indices into a loss, and the one that turns them into soft vectors. SEG's
+loop (train/seg_train.py) predates this module and does the same steps; it could move onto it.
+
+The LM loss, the frozen-backbone assertion and the weight checksum are SEG's own functions
+(train/seg_train.py), reused rather than copied; so is the generation call (llm/generate.py).
+
+Checkpoints: one per finished epoch at `ckpt_path` (outside the Snakemake outputs) holding the
+trainable module, the optimizer, the RNG streams and the history, with a fingerprint of config
+and data; a killed job resumes after its last finished epoch and ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from seller_core.llm.generate import decode, generate_ids
+from seller_core.llm.prompting import Encoded, collate
+from seller_core.train import loop
+from seller_core.train.loop import Interrupted
+from seller_core.train.seg_train import assert_frozen, autocast_for, checksum
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def batch_of(rows: list[Encoded], pad_id: int, device: str, with_target: bool) -> dict:
+    return {k: v.to(device) for k, v in collate(rows, pad_id, with_target).items()}
+
+
+def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callable[[np.ndarray], tuple], cfg: dict,
+                  rng: loop.RNG, *, device: str, name: str, frozen=None, injector=None, ckpt_path=None, fp: str = "",
+                  stop_after: int | None = None) -> tuple[list[dict], dict]:
+    """Train `trainable` (its parameters with requires_grad) for cfg['epochs'] epochs over n_samples.
+
+    step_loss(idx) -> (loss, batch): idx the sample indices of one step, batch the collated batch
+    (its attention_mask and labels are counted). cfg: lr, weight_decay, batch_size, epochs,
+    log_every and optionally optimizer (adam | adamw). frozen: the backbone that must not learn
+    (asserted after every step, checksummed before and after); None when the LM trains too.
+    injector: its context is cleared after backward (checkpointed layers re-run the hooks).
+    rng must be created (seeded) before `trainable`'s weights were drawn.
+    Returns (history, counts)."""
+    params = [p for p in trainable.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{name}: nothing to train (no parameter requires a gradient)")
+    opt_name = cfg.get("optimizer", "adam")
+    if opt_name not in OPTIMIZERS:
+        raise ValueError(f"{name}: optimizer {opt_name!r} is not one of {sorted(OPTIMIZERS)}")
+    opt = OPTIMIZERS[opt_name](params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    if frozen is not None:
+        assert_frozen(frozen)
+        before = checksum(frozen)
+    bs, epochs = cfg["batch_size"], cfg["epochs"]
+    steps_per_epoch = (n_samples + bs - 1) // bs
+    total = steps_per_epoch * epochs
+    start, history = 1, []
+    ckpt_path = Path(ckpt_path) if ckpt_path else None
+    if ckpt_path and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
+        if ck.get("fp") == fp:
+            trainable.load_state_dict(ck["state"])
+            opt.load_state_dict(ck["optimizer"])
+            rng.load(ck["rng"])
+            start, history = ck["epoch"] + 1, ck["history"]
+            log.info("%s: resuming from %s after epoch %d", name, ckpt_path, ck["epoch"])
+        else:
+            log.warning("%s: ignoring checkpoint %s: it belongs to another config or data (%s != %s)", name, ckpt_path,
+                        ck.get("fp"), fp)
+    log.info("%s: %d trainable params, %d samples, %d steps/epoch x %d epochs, %s lr %g, device %s", name,
+             sum(p.numel() for p in params), n_samples, steps_per_epoch, epochs, opt_name, cfg["lr"], device)
+    counts = {"tokens": 0, "label_tokens": 0, "steps": 0, "train_seconds": 0.0}
+    t_run, done_here = time.perf_counter(), 0
+    for epoch in range(start, epochs + 1):
+        trainable.train()
+        order = rng.np_gen.permutation(n_samples)
+        t0, ep_loss, ep_tok = time.perf_counter(), 0.0, 0
+        for s in range(steps_per_epoch):
+            idx = order[s * bs:(s + 1) * bs]
+            with autocast_for(device):
+                loss, batch = step_loss(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if injector is not None:
+                injector.clear()
+            if frozen is not None:
+                assert_frozen(frozen)
+            n_tok = int(batch["attention_mask"].sum())
+            ep_loss += loss.item()
+            ep_tok += n_tok
+            counts["tokens"] += n_tok
+            counts["label_tokens"] += int((batch["labels"] != -100).sum())
+            counts["steps"] += 1
+            step = (epoch - 1) * steps_per_epoch + s + 1
+            if step % cfg["log_every"] == 0 or s == steps_per_epoch - 1:
+                el = time.perf_counter() - t0
+                eta = ((steps_per_epoch - s - 1) + (epochs - epoch) * steps_per_epoch) * el / (s + 1)
+                log.info("%s step %d/%d epoch %d loss %.4f (epoch mean %.4f) %.0f tokens/s ETA %.0fs", name, step,
+                         total, epoch, loss.item(), ep_loss / (s + 1), ep_tok / el, eta)
+        secs = time.perf_counter() - t0
+        history.append({"epoch": epoch, "loss": ep_loss / steps_per_epoch, "seconds": round(secs, 2), "tokens": ep_tok})
+        log.info("%s epoch %d: mean loss %.4f, %.1fs", name, epoch, ep_loss / steps_per_epoch, secs)
+        if ckpt_path:
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"fp": fp, "epoch": epoch, "state": trainable.state_dict(), "optimizer": opt.state_dict(),
+                        "rng": rng.state(), "history": history}, tmp)
+            os.replace(tmp, ckpt_path)  # atomic: a kill mid-save keeps the previous epoch's checkpoint
+        done_here += 1
+        if stop_after is not None and done_here >= stop_after:
+            raise Interrupted(f"{name}: stopped after {done_here} epochs (stop_after)")
+    counts["train_seconds"] = round(time.perf_counter() - t_run, 2)
+    if frozen is not None and checksum(frozen) != before:
+        raise AssertionError(f"{name}: backbone weights changed during training (checksum {before} -> {checksum(frozen)})")
+    trainable.eval()
+    return history, counts
+
+
+def generate_texts(model, tok, injector, rows: list[Encoded], vectors: Callable[[np.ndarray], torch.Tensor],
+                   gen_cfg: dict, device: str, name: str = "generate") -> tuple[list[str], dict]:
+    """Greedy (by default) generation for every row, in left-padded batches of prompts sorted by
+    length (less padding); texts come back in the input order, cleaned by the shared stop rule.
+    vectors(idx) -> (B, K, H) soft vectors of those rows. -> (texts, counts)."""
+    bs = gen_cfg["batch_size"]
+    order = np.argsort([len(r.prompt) for r in rows], kind="stable")
+    texts = [""] * len(rows)
+    counts = {"prompts": len(rows), "prompt_tokens": 0, "new_tokens": 0}
+    t0 = time.perf_counter()
+    for start in range(0, len(order), bs):
+        idx = order[start:start + bs]
+        batch = batch_of([rows[i] for i in idx], tok.pad_token_id, device, with_target=False)
+        with torch.inference_mode(), autocast_for(device):
+            out = generate_ids(model, injector, batch, vectors(idx), gen_cfg, tok.pad_token_id, tok.eos_token_id)
+        for i, t in zip(idx, decode(tok, out, gen_cfg["stop"])):
+            texts[i] = t
+        counts["prompt_tokens"] += int(batch["attention_mask"].sum())
+        counts["new_tokens"] += int((out != tok.pad_token_id).sum())
+        log.info("%s: %d/%d (%.1fs)", name, min(start + bs, len(order)), len(order), time.perf_counter() - t0)
+    counts["generate_seconds"] = round(time.perf_counter() - t0, 2)
+    return texts, counts

@@ -1,0 +1,54 @@
+"""Batched generation with soft tokens + injection, and the one text-cleaning function.
+
+Left-padded batches (prompting.collate), greedy by default, stop at the end token or after
+max_new_tokens; `generate()` derives position ids from the attention mask, so left padding is
+handled, and it returns only the new tokens when given inputs_embeds. The KV cache built in the
+prefill pass already holds the injected k/v at the soft positions (the hooks run before
+cache.update), so decode steps need no injection. Shared by SEG and XRec.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+_WS = re.compile(r"\s+")
+# the schema defaults of seg.generate, for callers without a config (the explain command)
+DEFAULT_GENERATE = {"batch_size": 16, "max_new_tokens": 64, "stop": ["\n"], "do_sample": False}
+
+
+def clean_text(text: str, stop: list[str] = ()) -> str:
+    """Cut at the first stop string, collapse whitespace, strip."""
+    for s in stop:
+        if s and s in text:
+            text = text[: text.index(s)]
+    return _WS.sub(" ", text).strip()
+
+
+@torch.inference_mode()
+def generate_ids(model, injector, batch: dict, e, gen_cfg: dict, pad_id: int, eos_id: int) -> torch.Tensor:
+    """batch: collate(..., with_target=False) on the model's device; e: (B, K, H) soft vectors or
+    None (bare model). -> (B, n_new) new token ids (eos/pad after a row ends)."""
+    ids, am, soft = batch["ids"], batch["attention_mask"], batch["soft"]
+    if e is not None:
+        injector.set(soft, e, ids.shape[1])
+        x = injector.inputs_embeds(ids, soft, e)
+    else:
+        x = model.get_input_embeddings()(ids)
+    try:
+        out = model.generate(
+            inputs_embeds=x, attention_mask=am, max_new_tokens=gen_cfg["max_new_tokens"],
+            min_new_tokens=gen_cfg.get("min_new_tokens"),  # benchmarks: equal work per row
+            do_sample=bool(gen_cfg.get("do_sample", False)), num_beams=1,
+            temperature=None, top_p=None, top_k=None,  # greedy: silence sampling defaults of the model's config
+            pad_token_id=pad_id, eos_token_id=eos_id,
+        )
+    finally:
+        if injector is not None:
+            injector.clear()
+    return out
+
+
+def decode(tok, out: torch.Tensor, stop: list[str]) -> list[str]:
+    return [clean_text(t, stop) for t in tok.batch_decode(out, skip_special_tokens=True)]

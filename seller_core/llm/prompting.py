@@ -1,0 +1,118 @@
+"""Prompts with soft-token slots, and left-padded batches for training and generation.
+
+Layout (SELLER Eq. 9): [system prompt; e_rec; e_sem; sampled category texts] then the explanation.
+With a tokenizer that has a chat template (SmolLM2-Instruct, LLaMA-2-chat) the prompt is the
+template's rendering of a system turn and a user turn, followed by the generation prompt:
+
+    <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\nBehaviour: [S]\nSemantics: [S]\n
+    Categories: {category text}<|im_end|>\n<|im_start|>assistant\n{explanation}<|im_end|>
+
+Without one (a base LLaMA-2, the test tokenizers) a fixed plain format is used:
+    {system}\nBehaviour: [S]\nSemantics: [S]\nCategories: {category text}\nExplanation: {explanation}</s>
+
+[S] is a soft-token slot: an EXISTING token id (eos) stands in for it, its input embedding is
+replaced by the adapter vector and q/k/v get the vector added (llm/inject.py); no token is added
+and the embedding table is never resized (with tied embeddings that would grow the output layer by
+untrained rows). Every text piece is tokenized on its own, so the prefix before the first slot is
+the same ids for every sample. Labels cover the explanation tokens and the end token only, and
+are built from these segments: SmolLM2's pad is its eos, so `ids != pad` cannot find them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+SLOT_LABELS = {"rec": "Behaviour", "sem": "Semantics"}
+_MARK = "\x00SLOT{}\x00"
+
+
+@dataclass
+class Encoded:
+    prompt: list[int]  # token ids, soft slots included (as the placeholder id)
+    soft: list[int]  # indices of the soft slots in `prompt`
+    target: list[int]  # explanation ids + end token (empty at generation time)
+
+
+class PromptBuilder:
+    """Token ids for [system; slots; categories] (+ explanation) with the slots' positions."""
+
+    def __init__(self, tok, system: str, slots: list[str], use_categories: bool = True, max_target_tokens: int = 96,
+                 max_category_tokens: int = 48):
+        self.tok = tok
+        self.slots = list(slots)
+        self.use_categories = use_categories
+        self.max_target_tokens = max_target_tokens
+        self.max_category_tokens = max_category_tokens
+        self.placeholder = tok.eos_token_id
+        self.end = tok.eos_token_id
+        user = "\n".join(f"{SLOT_LABELS[s]}: {_MARK.format(i)}" for i, s in enumerate(self.slots))
+        if use_categories:
+            user += ("\n" if user else "") + "Categories: " + _MARK.format("C")
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                                           tokenize=False, add_generation_prompt=True)
+            self.answer_lead = ""
+        else:
+            text = f"{system}\n{user}\nExplanation:"
+            self.answer_lead = " "
+        # split the rendered text at the markers: fixed pieces are tokenized once
+        self.pieces = []  # ("text", ids) | ("slot", i) | ("cats", None)
+        rest = text
+        marks = [(_MARK.format(i), ("slot", i)) for i in range(len(self.slots))]
+        if use_categories:
+            marks.append((_MARK.format("C"), ("cats", None)))
+        for mark, piece in marks:
+            before, sep, rest = rest.partition(mark)
+            if not sep:
+                raise ValueError(f"prompt template lost the marker for {piece}: {text!r}")
+            self.pieces += [("text", self._ids(before)), piece]
+        self.pieces.append(("text", self._ids(rest)))
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=False)["input_ids"] if text else []
+
+    def encode(self, category_text: str = "", explanation: str | None = None) -> Encoded:
+        prompt, soft = [], []
+        for kind, val in self.pieces:
+            if kind == "text":
+                prompt += val
+            elif kind == "slot":
+                soft.append(len(prompt))
+                prompt.append(self.placeholder)
+            else:
+                prompt += self._ids(category_text)[: self.max_category_tokens]
+        target = []
+        if explanation is not None:
+            target = self._ids(self.answer_lead + explanation)[: self.max_target_tokens] + [self.end]
+        return Encoded(prompt, soft, target)
+
+    def prefix_len(self) -> int:
+        """Tokens before the first soft slot (or the categories): the same for every sample."""
+        return len(self.pieces[0][1])
+
+
+def collate(rows: list[Encoded], pad_id: int, with_target: bool) -> dict:
+    """Left-pad to the longest row. -> ids, attention_mask, position_ids (B, T); soft (B, K)
+    column of each slot; labels (B, T) with -100 outside the target (when with_target)."""
+    seqs = [r.prompt + (r.target if with_target else []) for r in rows]
+    T = max(len(s) for s in seqs)
+    B = len(rows)
+    ids = torch.full((B, T), pad_id, dtype=torch.long)
+    am = torch.zeros(B, T, dtype=torch.long)
+    labels = torch.full((B, T), -100, dtype=torch.long)
+    soft = torch.zeros(B, len(rows[0].soft), dtype=torch.long)
+    for b, (r, s) in enumerate(zip(rows, seqs)):
+        off = T - len(s)
+        ids[b, off:] = torch.as_tensor(s)
+        am[b, off:] = 1
+        soft[b] = torch.as_tensor(r.soft, dtype=torch.long) + off
+        if with_target:
+            labels[b, off + len(r.prompt):] = torch.as_tensor(r.target)
+    # the same positions generate() derives from the mask; forward() would otherwise count pads
+    position_ids = (am.cumsum(-1) - 1).clamp(min=0)
+    out = {"ids": ids, "attention_mask": am, "position_ids": position_ids, "soft": soft}
+    if with_target:
+        out["labels"] = labels
+    return out

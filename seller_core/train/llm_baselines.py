@@ -1,0 +1,72 @@
+"""What the LLM baselines (PEPLER, XRec) share around the shared loop: their samples (the same
+seeded training subset as SEG, by SEG's own `subsample`), backbone loading with a fingerprint, and
+the cost records (the keys of SEG's and PETER's cost.json)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from seller_core.data import stage_io
+from seller_core.llm.backbone import backbone_info, load_backbone, resolve_device
+from seller_core.train import loop
+from seller_core.train.baseline_io import n_users_of
+from seller_core.train.seg_train import peak_rss_mb, subsample
+
+
+def read_samples(samples_path, users_path, items_path, gt_path=None, kind: str | None = None,
+                 max_samples="all", seed: int = 0) -> tuple[pd.DataFrame, int, int]:
+    """Samples of one split (sample_id, user_id, item_id[, explanation]) in file order, subset like
+    SEG's (same n and seed give the same rows); -> (df, n_users, n_items)."""
+    n_users, n_items = n_users_of(users_path), stage_io.n_items_of(items_path)
+    df = stage_io.read_samples(samples_path, n_items)[["sample_id", "user_id", "item_id"]]
+    stage_io.check_ids(df, "user_id", n_users, samples_path)
+    if kind is not None:
+        df["explanation"] = stage_io.gt_texts(gt_path, df, kind)
+    return subsample(df, max_samples, seed), n_users, n_items
+
+
+def open_backbone(path, llm_cfg: dict, device: str | None = None):
+    """-> (model, tok, device, seconds). device: run control (llm.device) unless given."""
+    device = resolve_device(device or llm_cfg["device"])
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    model, tok = load_backbone(path, device, llm_cfg["dtype"])
+    return model, tok, device, round(time.perf_counter() - t0, 2)
+
+
+def fingerprint(cfg: dict, llm_cfg: dict, model, *paths) -> str:
+    """What the trained weights depend on (not devices or log frequency: a resumed run may differ there)."""
+    return loop.fingerprint({k: v for k, v in cfg.items() if k not in ("log_every", "generate")}, llm_cfg.get("source"),
+                            llm_cfg.get("dtype"), *(Path(p) for p in paths), backbone_info(model))
+
+
+def _peak_cuda(device: str):
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.startswith("cuda") else None
+
+
+def train_cost(stage: str, device: str, t_all: float, load_s: float, counts: dict, samples: int, epochs: int) -> dict:
+    """SEG's training cost keys (train/seg_train.py), plus nothing method-specific."""
+    return {"stage": stage, "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2),
+            "backbone_load_seconds": load_s, **counts, "samples": samples, "epochs": epochs,
+            "peak_rss_mb": round(peak_rss_mb(), 1), "peak_cuda_mb": _peak_cuda(device),
+            "tokens_per_second": round(counts["tokens"] / max(counts["train_seconds"], 1e-9), 1)}
+
+
+def generate_cost(stage: str, device: str, t_all: float, load_s: float, counts: dict) -> dict:
+    """SEG's generation cost keys (explain/seller.py)."""
+    return {"stage": stage, "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2), **counts,
+            "load_seconds": load_s, "peak_rss_mb": round(peak_rss_mb(), 1), "peak_cuda_mb": _peak_cuda(device),
+            "new_tokens_per_second": round(counts["new_tokens"] / max(counts["generate_seconds"], 1e-9), 1)}
+
+
+def sum_counts(*parts: dict) -> dict:
+    out = {}
+    for p in parts:
+        for k, v in p.items():
+            out[k] = round(out.get(k, 0) + v, 2) if isinstance(v, float) else out.get(k, 0) + v
+    return out

@@ -1,0 +1,130 @@
+"""PEPLER's two training stages and its test-set generation (models/pepler.py), on the shared
+LLM pieces: backbone loading, the adapter loop and generation (llm/adapter_train.py), SEG's LM
+loss (explanation tokens only), batching and the text-cleaning stop rule.
+
+Stage 1: only the user/item prompt vectors learn; the LM is frozen (asserted after every step,
+checksummed before and after). Stage 2 (`pepler.stage2`, off by default): prompts and the whole LM
+learn together, as in the original's second stage; the LM's weights then belong to the model file.
+The soft vectors only replace input embeddings: an Injector is used for that, never installed, so
+no q/k/v hook runs (PEPLER has no attention injection).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from seller_core.data.io import write_json
+from seller_core.data import stage_io
+from seller_core.explain.interface import write_explanations
+from seller_core.llm.adapter_train import batch_of, generate_texts, train_adapter
+from seller_core.llm.backbone import backbone_info
+from seller_core.llm.inject import Injector
+from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id
+from seller_core.train import loop
+from seller_core.train.llm_baselines import (fingerprint, generate_cost, open_backbone, read_samples, sum_counts,
+                                             train_cost)
+from seller_core.train.seg_train import lm_loss
+
+log = logging.getLogger(__name__)
+
+
+def train_pepler(model, tok, df, n_users: int, n_items: int, cfg: dict, device: str, ckpt=None, fp: str = "",
+                 stop_after: int | None = None):
+    """df: sample_id, user_id, item_id, explanation. -> (prompt module, history, counts)."""
+    rng = loop.RNG(cfg["seed"])  # before the prompt tables are drawn
+    prompt = PEPLERPrompt(PEPLERConfig(n_users, n_items, model.config.hidden_size, cfg["init_range"])).to(device)
+    bos = text_start_id(tok, cfg.get("bos_token"))
+    rows = [encode(tok, x, cfg["max_target_tokens"], bos) for x in df["explanation"]]
+    users = torch.as_tensor(df["user_id"].to_numpy().copy(), device=device)
+    items = torch.as_tensor(df["item_id"].to_numpy().copy(), device=device)
+    soft_only = Injector(model)  # not installed: input embeddings only
+
+    def step_loss(idx):
+        batch = batch_of([rows[i] for i in idx], tok.pad_token_id, device, with_target=True)
+        e = prompt(users[idx], items[idx])  # (B, 2, H)
+        return lm_loss(model, soft_only, batch, e), batch
+
+    ckpt = Path(ckpt) if ckpt else None
+    stage1 = {**cfg, "optimizer": "adamw"}
+    history, counts = train_adapter(prompt, len(rows), step_loss, stage1, rng, device=device, name="pepler stage 1",
+                                    frozen=model, injector=soft_only, fp=fp, stop_after=stop_after,
+                                    ckpt_path=ckpt.with_name(ckpt.stem + "_stage1.pt") if ckpt else None)
+    history = [{**h, "stage": 1} for h in history]
+    if cfg["stage2"]:
+        model.requires_grad_(True)  # the original's second stage: everything learns
+        both = torch.nn.ModuleDict({"prompt": prompt, "lm": model})
+        stage2 = {**cfg, "optimizer": "adamw", "epochs": cfg["stage2_epochs"], "lr": cfg["stage2_lr"]}
+        h2, c2 = train_adapter(both, len(rows), step_loss, stage2, rng, device=device, name="pepler stage 2",
+                               frozen=None, injector=soft_only, fp=fp, stop_after=stop_after,
+                               ckpt_path=ckpt.with_name(ckpt.stem + "_stage2.pt") if ckpt else None)
+        model.requires_grad_(False).eval()
+        history += [{**h, "stage": 2} for h in h2]
+        counts = sum_counts(counts, c2)
+    return prompt, history, counts
+
+
+def train_pepler_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: str, threads: int = 1) -> None:
+    """Rule train_pepler. inp: backbone, train, gt, users, item_table; out: model, history, cost."""
+    t_all = time.perf_counter()
+    torch.set_num_threads(threads)
+    df, n_users, n_items = read_samples(inp["train"], inp["users"], inp["item_table"], inp["gt"], kind,
+                                        cfg["max_train_samples"], cfg["seed"])
+    model, tok, device, load_s = open_backbone(inp["backbone"], llm_cfg)
+    fp = fingerprint({**cfg, "kind": kind}, llm_cfg, model, inp["train"], inp["gt"], inp["users"])
+    prompt, history, counts = train_pepler(model, tok, df, n_users, n_items, cfg, device, ckpt, fp)
+    art = {"config": prompt.cfg.to_dict(), "state_dict": prompt.state_dict(), "pepler": cfg, "kind": kind,
+           "llm": llm_cfg, "backbone": {"path": str(inp["backbone"]), **backbone_info(model)},
+           "gt_backend": stage_io.gt_backend_of(inp["gt"]), "history": history}
+    if cfg["stage2"]:
+        art["lm_state_dict"] = model.state_dict()  # stage 2 changed the LM: it is part of the model
+    Path(out["model"]).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(art, out["model"])
+    write_json({"pepler": cfg, "kind": kind, "history": history, "n_train": len(df)}, out["history"])
+    cost = train_cost("train_pepler", device, t_all, load_s, counts, len(df), len(history))
+    write_json(cost, out["cost"])
+    for s in ("_stage1.pt", "_stage2.pt"):
+        Path(ckpt).with_name(Path(ckpt).stem + s).unlink(missing_ok=True)
+    log.info("PEPLER trained: %s", cost)
+
+
+def load_pepler(path, device: str = "cpu"):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained PEPLER here (run: snakemake {path})")
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    prompt = PEPLERPrompt(PEPLERConfig(**ck["config"]))
+    prompt.load_state_dict(ck["state_dict"])
+    return prompt.to(device).eval(), ck
+
+
+def explain_pepler_rule(inp: dict, out: dict, gen_cfg: dict, data_source: str, threads: int = 1,
+                        device: str | None = None) -> None:
+    """Rule explain_pepler. inp: model, backbone, test, users, item_table, gt; out: explanations, cost."""
+    t_all = time.perf_counter()
+    torch.set_num_threads(threads)
+    prompt, ck = load_pepler(inp["model"])
+    test, n_users, n_items = read_samples(inp["test"], inp["users"], inp["item_table"])
+    if (n_users, n_items) != (prompt.cfg.n_users, prompt.cfg.n_items):
+        raise ValueError(f"{inp['model']}: trained for {prompt.cfg.n_users} users / {prompt.cfg.n_items} items, "
+                         f"the data has {n_users} / {n_items}")
+    model, tok, device, load_s = open_backbone(inp.get("backbone") or ck["backbone"]["path"], ck["llm"], device)
+    if "lm_state_dict" in ck:
+        model.load_state_dict(ck["lm_state_dict"])
+    prompt.to(device)
+    users = torch.as_tensor(test["user_id"].to_numpy().copy(), device=device)
+    items = torch.as_tensor(test["item_id"].to_numpy().copy(), device=device)
+    rows = [encode(tok, bos_id=text_start_id(tok, ck["pepler"].get("bos_token")))] * len(test)
+    texts, counts = generate_texts(model, tok, Injector(model), rows, lambda idx: prompt(users[idx], items[idx]),
+                                   gen_cfg, device, "pepler")
+    prov = {"method": "pepler", "seed": ck["pepler"]["seed"], "gt_backend": ck["gt_backend"], "gt_kind": ck["kind"],
+            "data_source": data_source, "backbone": ck["backbone"], "stage2": ck["pepler"]["stage2"],
+            "input": f"[u, i, {tok.convert_ids_to_tokens(rows[0].prompt[2]) if rows else '?'}] (no prompt text, as the original)", "generate": gen_cfg, "device": device}
+    write_explanations(out["explanations"], test, texts, prov)
+    cost = generate_cost("explain_pepler", device, t_all, load_s, counts)
+    write_json(cost, out["cost"])
+    log.info("%d PEPLER explanations (%d empty) -> %s; %s", len(texts), sum(not t for t in texts),
+             out["explanations"], cost)

@@ -1,0 +1,31 @@
+"""Rules table2, table3, table5 -> seller_core.report.tables."""
+
+import _repo_on_path  # noqa: F401  (seller_core importable inside conda envs)
+
+import os
+import platform
+
+from seller_core.logs import setup_logging
+from seller_core.report import tables
+
+log = setup_logging(snakemake.log[0])
+i, o, p = snakemake.input, snakemake.output, snakemake.params
+
+
+def by_ds(paths, methods):
+    """expand() order is dataset-major: regroup a flat list into {ds: {m: path}}."""
+    it = iter(paths)
+    return {ds: {m: next(it) for m in methods} for ds in p.datasets}
+
+
+if p.table == "table2":
+    others = [m for m in p.methods if m != "seller"] if "seller" in p.methods else []
+    tables.table2(by_ds(i.utility, p.methods), by_ds(i.paired, others), p.formats, o.csv, o.md)
+elif p.table == "table3":
+    tables.table3(by_ds(i.text, p.methods), p.formats, o.csv, o.md)
+else:
+    train, gen = by_ds(i.train, p.methods), by_ds(i.generate, p.methods)
+    costs = {ds: {m: {"train": train[ds][m], "generate": gen[ds][m]} for m in p.methods} for ds in p.datasets}
+    hardware = f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.processor() or 'unknown CPU'})"
+    tables.table5(costs, hardware, o.csv, o.md)
+log.info("%s -> %s", p.table, o.csv)
