@@ -32,12 +32,13 @@ from seller_core.llm.inject import Injector
 from seller_core.llm.prompting import collate
 from seller_core.models.sasrec import SASRec, SASRecConfig
 from seller_core.models.seg import SEGAdapter, SequenceFeatures
-from seller_core.train.seg_train import lm_loss, prompt_builder, seg_config
+from seller_core.llm.adapter_train import lm_loss
+from seller_core.train.seg_train import prompt_builder, seg_config
 
 CFG = dict(kind="both", behaviour="contextual", system_prompt="Say in one line what the user is looking for in the last item.",
            max_target_tokens=64, max_category_tokens=32, use_rec=True, use_sem=True, use_categories=True, d=64,
            n_layers=2, n_heads=4, d_ff=256, encoder_dropout=0.1, n_experts=8, expert_hidden=256, expert_dropout=0.2,
-           init_std=0.02, lr=1e-4, weight_decay=1e-6, batch_size=8, seed=0)
+           init_std=0.02, pool="mean", lr=1e-4, weight_decay=1e-6, batch_size=8, seed=0)
 WORDS = ("more sushi bars like this; a calm way to find escape; the best comedy right now; looking for warm "
          "inspiration during a commute, nothing too serious; well-loved grocery for this weekend").split()
 

@@ -281,6 +281,10 @@ GENERATORS = [m for m in METHODS if train_cost("x", m)]
 
 # The frozen LLM every LLM method reads (SEG here; XRec and PEPLER reuse it): see rules/seg.smk.
 LLM = config["llm"]
+# LLM jobs run one at a time locally (profiles/default: gpu=1), so each may use two cores (capped
+# by --cores): one job with 2 torch threads beats two 1-thread jobs on a 2-core machine
+# (docs/seg.md). On SLURM, profiles/slurm sets their CPUs (cpus_per_gpu).
+LLM_THREADS = 2
 LLM_IS_DIR = not LLM["source"].startswith("bundled:")
 # the backbone directory every LLM rule reads (SEG here; XRec and PEPLER reuse it)
 BACKBONE = LLM["source"] if LLM_IS_DIR else f"resources/llm/{LLM['name']}"

@@ -51,7 +51,7 @@ rule train_seg:
         variant=one_of(SEG_VARIANTS),
     conda:
         "../envs/torch.yaml"
-    threads: 1
+    threads: LLM_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wc: 4000 if not LLM_IS_DIR else 40000,
@@ -91,7 +91,7 @@ rule explain_seller:
         suffix=f"|{one_of([f'_{v}' for v in SEG_VARIANTS if v != 'full'])}",
     conda:
         "../envs/torch.yaml"
-    threads: 1
+    threads: LLM_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wc: 4000 if not LLM_IS_DIR else 40000,

@@ -57,7 +57,7 @@ def seg_cfg(**over) -> dict:
     cfg = dict(kind="both", behaviour="contextual", system_prompt="say what the user is looking for",
                max_target_tokens=16, max_category_tokens=8, use_rec=True, use_sem=True, use_categories=True,
                d=16, n_layers=1, n_heads=2, d_ff=32, encoder_dropout=0.1, n_experts=2, expert_hidden=16,
-               expert_dropout=0.2, init_std=0.02, lr=1e-2, weight_decay=1e-6, batch_size=4, epochs=2,
+               expert_dropout=0.2, init_std=0.02, pool="mean", lr=1e-2, weight_decay=1e-6, batch_size=4, epochs=2,
                max_train_samples="all", log_every=1, seed=0)
     cfg.update(over)
     return cfg

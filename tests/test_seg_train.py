@@ -16,7 +16,8 @@ from seller_core.explain.seller import explain_one, explain_seller_rule
 from seller_core.llm.backbone import load_backbone
 from seller_core.models.sasrec import load_sasrec
 from seller_core.train.loop import Interrupted
-from seller_core.train.seg_train import assert_frozen, load_seg, read_seg_samples, train_seg, train_seg_rule
+from seller_core.llm.adapter_train import assert_frozen
+from seller_core.train.seg_train import load_seg, read_seg_samples, train_seg, train_seg_rule
 
 LLM = {"source": "local", "device": "cpu", "dtype": "float32"}
 
@@ -128,3 +129,39 @@ def test_variant_without_soft_tokens_generates_from_the_prompt_alone(tmp_path):
     explain_seller_rule({**train_inputs(paths, backbone), "model": out["model"]},
                         {"explanations": str(exp), "cost": str(tmp_path / "c.json")}, GEN, "wo_de", "seller_wo_de", "synthetic")
     assert len(read_explanations(exp, pd.read_parquet(paths["test"]))) == len(pd.read_parquet(paths["test"]))
+
+
+def hooks_on(model) -> int:
+    return sum(len(m._forward_hooks) for m in model.modules())
+
+
+@pytest.mark.parametrize("variant", ["full", "wo_be", "wo_se", "wo_ct", "wo_de"])
+def test_each_ablation_variant_drops_its_component(tmp_path, variant):
+    """The variants of config/config.yaml, resolved the way rules/common.smk:seg_params does, remove
+    (not zero) their component: the soft slot and its path, or the category text, or every hook."""
+    import yaml
+    from seller_core.explain.seller import SEGExplainer
+
+    over = yaml.safe_load(open("config/config.yaml"))["seg"]["variants"][variant]
+    paths = make_dataset(tmp_path)
+    backbone = save_backbone(tmp_path, 2, chat=True)
+    out = outputs(tmp_path)
+    train_seg_rule(train_inputs(paths, backbone), out, tmp_path / "ckpt.pt", {**seg_cfg(epochs=1), **over}, LLM)
+    ex = SEGExplainer(out["model"], paths["sasrec"], paths["item_text_emb"], GEN)
+    want = [p for p in ("rec", "sem") if {"full": True, "wo_be": p != "rec", "wo_se": p != "sem",
+                                         "wo_ct": True, "wo_de": False}[variant]]
+    assert ex.adapter.cfg.paths == want and list(ex.adapter.paths) == want
+    assert ex.builder.slots == want
+    enc = ex.builder.encode("sushi , comedy")
+    assert len(enc.soft) == len(want)
+    prompt = ex.tok.decode(enc.prompt)
+    has_cats = variant != "wo_ct"
+    assert ("sushi" in prompt) == has_cats, prompt
+    assert (("field", "categories") in ex.builder.pieces) == has_cats  # the "Categories:" line itself
+    n_layers = ex.model.config.num_hidden_layers
+    assert hooks_on(ex.model) == (0 if variant == "wo_de" else 3 * n_layers)  # q, k, v per layer, or none
+    n_params = sum(p.numel() for p in ex.adapter.parameters())
+    assert (n_params == 0) == (variant == "wo_de")
+    test = read_seg_samples(paths["test"], paths["category_texts"], None, 12, None)
+    texts = ex.explain(test["sequence"].tolist()[:3], test["category_text"].tolist()[:3])
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)

@@ -101,15 +101,29 @@ def test_data_stages_end_to_end_and_incremental_reruns(tmp_path):
     assert "rule filter_and_split:" in out and "ds=k" in out and "ds=y" not in out and "rule ingest_" not in out
 
 
+GENERATORS = ["seller", "xrec", "pepler", "peter"]
+
+
 @pytest.mark.slow
 def test_whole_dag_on_a_tiny_config(tmp_path):
-    """Every rule of the main target, end to end, on one tiny dataset with very short training."""
+    """Every rule of the main target with every generator, end to end, on one tiny dataset with very
+    short training and a tiny random LLaMA as the backbone (a local directory, as in the paper setting)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from seg_fixtures import save_backbone
+
+    backbone = save_backbone(tmp_path, 2, chat=True)
+    few = {"max_train_samples": 16, "epochs": 1, "generate": {"batch_size": 16, "max_new_tokens": 4, "stop": ["\n"]}}
     config = {
         "datasets": {"y": TINY["datasets"]["y"]},
         "preprocess": TINY["preprocess"],
+        "methods": ["gt", "random", "empty", *GENERATORS],
         "sasrec": {"max_epochs": 3, "patience": 2},
         "eer": {"kinds": ["both"], "max_epochs": 2, "patience": 1},
         "eval": {"bootstrap": {"n": 200}},
+        "llm": {"name": "tiny-llama", "source": str(backbone)},
+        "seg": few, "xrec": few, "pepler": {**few, "bos_token": "<s>"},
+        "peter": {"max_epochs": 1},
+        "lightgcn": {"max_epochs": 2, "patience": 1},
     }
     run = snakemake(tmp_path, config, "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -134,12 +148,22 @@ def test_whole_dag_on_a_tiny_config(tmp_path):
     assert paired["n_cases"] == n_test
     with open(tmp_path / "results/tables/table2.csv", newline="") as f:
         t2 = {r["method"]: r for r in csv.DictReader(f)}
-    assert set(t2) == {"gt", "random", "empty"}
+    assert set(t2) == {"gt", "random", "empty", *GENERATORS, "improve_over_best_baseline"}
     assert float(t2["gt"]["recall@10"]) == pytest.approx(recall["gt"])
     assert t2["random"]["paper_recall@10"] == "0.0156"  # the paper's number beside ours
-    for table in ("table2.md", "table3.md"):
+    for m in GENERATORS:  # every generator wrote one explanation per test case, scored like the controls
+        assert pq.read_table(tmp_path / f"results/explanations/y/{m}.parquet").num_rows == n_test
+        paired = json.loads((tmp_path / f"results/metrics/y/utility/both/paired/gt/{m}.json").read_text())
+        assert paired["n_cases"] == n_test
+    for table in ("table2.md", "table3.md", "table5.md"):
         footer = (tmp_path / f"results/tables/{table}").read_text()
-        assert "Not the paper's setting" in footer and "**synthetic data**, GT backend **offline**" in footer
+        assert "Not the paper's setting" in footer and "synthetic" in footer, table
+    assert "tiny-llama" in (tmp_path / "results/tables/table5.md").read_text()  # the backbone actually used
+    with open(tmp_path / "results/tables/table5.csv", newline="") as f:
+        t5 = list(csv.DictReader(f))
+    assert {r["method"] for r in t5} >= {"seller", "xrec"}
+    xrec = next(r for r in t5 if r["method"] == "xrec")
+    assert float(xrec["train_rel_xrec"]) == pytest.approx(1.0)
     with open(tmp_path / "results/tables/table3.csv", newline="") as f:
         t3 = {r["method"]: r for r in csv.DictReader(f)}
     assert float(t3["gt"]["bleu4"]) == pytest.approx(1.0) and float(t3["empty"]["bertscore_f1"]) == 0.0

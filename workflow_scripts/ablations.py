@@ -10,9 +10,7 @@ i, o, p = snakemake.input, snakemake.output, snakemake.params
 
 
 def by_ds(paths, names):
-    """A dataset-major flat list of paths -> {ds: {name: path}}."""
-    it = iter(paths)
-    return {ds: {n: next(it) for n in names} for ds in p.datasets}
+    return tables.by_dataset(paths, p.datasets, names)
 
 
 if p.target == "fig2":

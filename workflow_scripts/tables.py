@@ -13,9 +13,7 @@ i, o, p = snakemake.input, snakemake.output, snakemake.params
 
 
 def by_ds(paths, methods):
-    """expand() order is dataset-major: regroup a flat list into {ds: {m: path}}."""
-    it = iter(paths)
-    return {ds: {m: next(it) for m in methods} for ds in p.datasets}
+    return tables.by_dataset(paths, p.datasets, methods)
 
 
 if p.table == "table2":
@@ -27,5 +25,5 @@ else:
     train, gen = by_ds(i.train, p.methods), by_ds(i.generate, p.methods)
     costs = {ds: {m: {"train": train[ds][m], "generate": gen[ds][m]} for m in p.methods} for ds in p.datasets}
     hardware = f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.processor() or 'unknown CPU'})"
-    tables.table5(costs, hardware, o.csv, o.md)
+    tables.table5(costs, hardware, o.csv, o.md, p.setting)
 log.info("%s -> %s", p.table, o.csv)

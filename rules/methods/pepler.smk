@@ -23,7 +23,7 @@ rule train_pepler:
         "results/benchmarks/train_pepler/{ds}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: LLM_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wc: 4000 if not LLM_IS_DIR else 40000,
@@ -58,7 +58,7 @@ rule explain_pepler:
         "results/benchmarks/explain_pepler/{ds}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: LLM_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wc: 4000 if not LLM_IS_DIR else 40000,

@@ -63,7 +63,7 @@ rule train_xrec:
         "results/benchmarks/train_xrec/{ds}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: LLM_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wc: 4000 if not LLM_IS_DIR else 40000,
@@ -100,7 +100,7 @@ rule explain_xrec:
         "results/benchmarks/explain_xrec/{ds}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: LLM_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wc: 4000 if not LLM_IS_DIR else 40000,

@@ -19,12 +19,12 @@ from seller_core.data.io import write_json
 from seller_core.data import stage_io
 from seller_core.explain.interface import read_provenance, write_explanations
 from seller_core.llm.backbone import load_backbone, resolve_device
-from seller_core.llm.generate import DEFAULT_GENERATE, decode, generate_ids
+from seller_core.llm.generate import DEFAULT_GENERATE
 from seller_core.llm.inject import Injector
-from seller_core.llm.prompting import collate
 from seller_core.models.seg import SequenceFeatures
 from seller_core.models.sasrec import load_sasrec
-from seller_core.train.seg_train import autocast_for, load_seg, peak_rss_mb, prompt_builder, read_seg_samples
+from seller_core.llm.adapter_train import generate_texts, peak_rss_mb
+from seller_core.train.seg_train import load_seg, prompt_builder, read_seg_samples
 
 log = logging.getLogger(__name__)
 
@@ -45,31 +45,24 @@ class SEGExplainer:
         emb = torch.from_numpy(np.load(item_text_emb_path))
         self.feats = SequenceFeatures(load_sasrec(sasrec_path), emb, self.cfg["behaviour"])
         self.builder = prompt_builder(self.tok, self.cfg)
-        self.injector = Injector(self.model).install()
+        # no soft token (variant w/o DE): the stock model, no hooks installed at all
+        self.injector = Injector(self.model).install() if self.adapter.cfg.paths else None
         self.counts = {"prompts": 0, "prompt_tokens": 0, "new_tokens": 0, "generate_seconds": 0.0,
                        "load_seconds": round(time.perf_counter() - t0, 2)}
 
     def explain(self, sequences: list[list[int]], category_texts: list[str], batch_size: int | None = None) -> list[str]:
-        gen = self.gen
-        bs = batch_size or gen["batch_size"]
+        gen = {**self.gen, "batch_size": batch_size or self.gen["batch_size"]}
         enc = [self.builder.encode(c) for c in category_texts]
-        order = np.argsort([len(x.prompt) for x in enc], kind="stable")
-        texts: list[str] = [""] * len(enc)
-        t0 = time.perf_counter()
-        for start in range(0, len(order), bs):
-            idx = order[start:start + bs]
-            batch = {k: v.to(self.device) for k, v in collate([enc[i] for i in idx], self.tok.pad_token_id, False).items()}
-            with torch.inference_mode(), autocast_for(self.device):
-                f = {k: v.to(self.device) for k, v in self.feats([sequences[i] for i in idx]).items()}
-                e = self.adapter(f)  # (B, K, H)
-                out = generate_ids(self.model, self.injector, batch, e, gen, self.tok.pad_token_id, self.tok.eos_token_id)
-            for i, t in zip(idx, decode(self.tok, out, gen["stop"])):
-                texts[i] = t
-            self.counts["prompt_tokens"] += int(batch["attention_mask"].sum())
-            self.counts["new_tokens"] += int((out != self.tok.pad_token_id).sum())
-            log.info("generated %d/%d (%.1fs)", min(start + bs, len(order)), len(order), time.perf_counter() - t0)
-        self.counts["prompts"] += len(enc)
-        self.counts["generate_seconds"] += round(time.perf_counter() - t0, 2)
+
+        def vectors(idx):  # (B, K, H), or None without a soft token (w/o DE)
+            if self.injector is None:
+                return None
+            f = {k: v.to(self.device) for k, v in self.feats([sequences[i] for i in idx]).items()}
+            return self.adapter(f)
+
+        texts, counts = generate_texts(self.model, self.tok, self.injector, enc, vectors, gen, self.device, "SELLER")
+        for k in ("prompts", "prompt_tokens", "new_tokens", "generate_seconds"):
+            self.counts[k] = round(self.counts[k] + counts[k], 2)
         return texts
 
 

@@ -19,7 +19,7 @@ from seller_core.errors import BadInputError
 from .backends import AnthropicBackend, Completion, OfflineBackend, Request
 from .cache import ResponseCache, request_key
 from .prompts import (PROMPT_VERSION, REPAIR_INVALID, REPAIR_TRUNCATED, SYSTEM_PROMPT, CategoryQueries,
-                      InvalidResponse, parse_response, user_prompt)
+                      InvalidResponse, parse_response, user_prompt, repair_turns)
 
 log = logging.getLogger(__name__)
 
@@ -284,12 +284,7 @@ def _repair_messages(req: Request, comp: Completion, reason: str) -> list[dict]:
     n = req.n
     fix = (REPAIR_TRUNCATED.format(n=n) if comp.stop_reason == "max_tokens"
            else REPAIR_INVALID.format(reason=reason, n=n))
-    if comp.text.strip():
-        # show the model its own answer; the API rejects an assistant turn with trailing whitespace
-        return [{"role": "user", "content": req.user},
-                {"role": "assistant", "content": comp.text.rstrip()},
-                {"role": "user", "content": fix}]
-    return [{"role": "user", "content": req.user + "\n\n" + fix}]
+    return repair_turns(req.user, comp.text, fix)
 
 
 QUERIES = Task(parse_response, _repair_messages, PROMPT_VERSION)

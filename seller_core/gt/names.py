@@ -21,7 +21,7 @@ from seller_core.data.io import write_parquet
 from .backends import Completion, Request
 from .cache import request_key
 from .generate import Task, make_backend, run_cached
-from .prompts import InvalidResponse
+from .prompts import InvalidResponse, json_string_field, repair_turns
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +53,7 @@ def user_prompt(name: str, domain: str) -> str:
 
 
 def parse_translation(text: str, n: int = 1) -> str:
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.strip("`").removeprefix("json").strip()
-    try:
-        obj = json.loads(body)
-    except json.JSONDecodeError as e:
-        raise InvalidResponse(f"not valid JSON ({e.msg} at char {e.pos})") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("en"), str):
-        raise InvalidResponse('expected a JSON object with a string "en"')
-    en = " ".join(obj["en"].split())
+    en = json_string_field(text, "en")
     problem = english_problem(en)
     if problem:
         raise InvalidResponse(f"the English name {en!r} {problem}")
@@ -70,11 +61,7 @@ def parse_translation(text: str, n: int = 1) -> str:
 
 
 def _repair(req: Request, comp: Completion, reason: str) -> list[dict]:
-    fix = REPAIR.format(reason=reason)
-    if comp.text.strip():
-        return [{"role": "user", "content": req.user}, {"role": "assistant", "content": comp.text.rstrip()},
-                {"role": "user", "content": fix}]
-    return [{"role": "user", "content": req.user + "\n\n" + fix}]
+    return repair_turns(req.user, comp.text, REPAIR.format(reason=reason))
 
 
 NAMES = Task(parse_translation, _repair, NAMES_PROMPT_VERSION)

@@ -18,7 +18,6 @@ editing them must bump PROFILE_PROMPT_VERSION (part of every cache key and every
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 
@@ -32,7 +31,7 @@ from seller_core.errors import BadInputError
 from .backends import Completion, Request
 from .cache import request_key
 from .generate import Task, make_backend, run_cached
-from .prompts import InvalidResponse
+from .prompts import InvalidResponse, json_string_field, repair_turns
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +71,7 @@ REPAIR = ('Your previous answer could not be used: {reason}. Answer again with O
 def parse_profile(text: str, max_words: int) -> str:
     """The summary of a JSON answer, whitespace-normalised; anything else raises InvalidResponse.
     (Task.parse gets `n` = max_words: a summary may overrun it by half before it is refused.)"""
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.strip("`").removeprefix("json").strip()
-    try:
-        obj = json.loads(body)
-    except json.JSONDecodeError as e:
-        raise InvalidResponse(f"not valid JSON ({e.msg} at char {e.pos})") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("summarization"), str):
-        raise InvalidResponse('expected a JSON object with a string "summarization"')
-    summary = " ".join(obj["summarization"].split())
+    summary = json_string_field(text, "summarization")
     if not summary:
         raise InvalidResponse("empty summarization")
     if len(summary.split()) > max_words * 3 // 2:
@@ -90,11 +80,7 @@ def parse_profile(text: str, max_words: int) -> str:
 
 
 def _repair(req: Request, comp: Completion, reason: str) -> list[dict]:
-    fix = REPAIR.format(reason=reason, max_words=req.n)
-    if comp.text.strip():
-        return [{"role": "user", "content": req.user}, {"role": "assistant", "content": comp.text.rstrip()},
-                {"role": "user", "content": fix}]
-    return [{"role": "user", "content": req.user + "\n\n" + fix}]
+    return repair_turns(req.user, comp.text, REPAIR.format(reason=reason, max_words=req.n))
 
 
 PROFILES = Task(parse_profile, _repair, PROFILE_PROMPT_VERSION)

@@ -67,9 +67,8 @@ class CategoryQueries:
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 
 
-def parse_response(text: str, n: int) -> CategoryQueries:
-    """Strict parse: a JSON object with `explicit` and `implicit` lists of at least n distinct,
-    non-empty, short strings; the first n of each are kept. Anything else raises InvalidResponse."""
+def json_object(text: str) -> dict:
+    """The JSON object a response holds (a ```json fence around it is tolerated); InvalidResponse otherwise."""
     m = _FENCE.match(text)  # models sometimes fence JSON despite being told not to; harmless
     body = m.group(1) if m else text.strip()
     try:
@@ -78,6 +77,31 @@ def parse_response(text: str, n: int) -> CategoryQueries:
         raise InvalidResponse(f"not valid JSON ({e.msg} at char {e.pos})") from None
     if not isinstance(obj, dict):
         raise InvalidResponse(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def json_string_field(text: str, key: str) -> str:
+    """The whitespace-normalised string under `key` of a JSON-object response."""
+    obj = json_object(text)
+    if not isinstance(obj.get(key), str):
+        raise InvalidResponse(f'expected a JSON object with a string "{key}"')
+    return " ".join(obj[key].split())
+
+
+def repair_turns(user: str, answer: str, fix: str) -> list[dict]:
+    """The messages of a repair request: the refused answer and the fix, or (an empty answer,
+    which the API would reject as an assistant turn) the fix appended to the original prompt.
+    The answer is right-stripped: the API rejects an assistant turn with trailing whitespace."""
+    if answer.strip():
+        return [{"role": "user", "content": user}, {"role": "assistant", "content": answer.rstrip()},
+                {"role": "user", "content": fix}]
+    return [{"role": "user", "content": user + "\n\n" + fix}]
+
+
+def parse_response(text: str, n: int) -> CategoryQueries:
+    """Strict parse: a JSON object with `explicit` and `implicit` lists of at least n distinct,
+    non-empty, short strings; the first n of each are kept. Anything else raises InvalidResponse."""
+    obj = json_object(text)
     out = {}
     for kind in ("explicit", "implicit"):
         items = obj.get(kind)

@@ -2,13 +2,11 @@
 
 An adapter-style method maps each sample to K soft vectors (B, K, H) for a (mostly frozen) LLM and
 is trained with the LM loss on the explanation tokens. XRec (MoE adapters over LightGCN vectors,
-with q/k/v injection) and PEPLER (learned user/item prompt vectors, input embeddings only) both
-run through `train_adapter` and `generate_texts`; what differs per method is only the closure that
-turns a batch of sample indices into a loss, and the one that turns them into soft vectors. SEG's
-loop (train/seg_train.py) predates this module and does the same steps; it could move onto it.
-
-The LM loss, the frozen-backbone assertion and the weight checksum are SEG's own functions
-(train/seg_train.py), reused rather than copied; so is the generation call (llm/generate.py).
+with q/k/v injection), PEPLER (learned user/item prompt vectors, input embeddings only) and SEG (dual-path encoder + MoE over the sequence, with q/k/v injection) all run through
+`train_adapter` and `generate_texts`; what differs per method is only the closure that turns a
+batch of sample indices into a loss, and the one that turns them into soft vectors. The LM loss,
+the frozen-backbone assertion and the weight checksum live here too; the generation call is
+llm/generate.py's.
 
 Checkpoints: one per finished epoch at `ckpt_path` (outside the Snakemake outputs) holding the
 trainable module, the optimizer, the RNG streams and the history, with a fingerprint of config
@@ -17,8 +15,10 @@ and data; a killed job resumes after its last finished epoch and ends with the s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import resource
 import time
 from pathlib import Path
 from typing import Callable
@@ -30,11 +30,56 @@ from seller_core.llm.generate import decode, generate_ids
 from seller_core.llm.prompting import Encoded, collate
 from seller_core.train import loop
 from seller_core.train.loop import Interrupted
-from seller_core.train.seg_train import assert_frozen, autocast_for, checksum
 
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def autocast_for(device: str):
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()  # fp32 on CPU: bf16 is slower there
+
+
+def lm_loss(model, injector, batch: dict, e) -> torch.Tensor:
+    """Mean LM loss over the explanation tokens of a collated batch; e (B, K, H) or None (bare LLM).
+    The caller clears the injection context after backward (see Injector).
+
+    The output layer is applied only where a label follows (about half the positions): with a
+    49k vocabulary it is a fifth of the model's compute per token, and the prompt positions'
+    logits would be thrown away."""
+    ids = batch["ids"]
+    if e is not None:
+        injector.set(batch["soft"], e, ids.shape[1])
+        x = injector.inputs_embeds(ids, batch["soft"], e)
+    else:
+        x = model.get_input_embeddings()(ids)
+    h = model.get_decoder()(inputs_embeds=x, attention_mask=batch["attention_mask"],
+                            position_ids=batch["position_ids"], use_cache=False).last_hidden_state  # (B, T, H)
+    labels = batch["labels"][:, 1:]  # position t predicts token t + 1
+    keep = labels != -100
+    logits = model.get_output_embeddings()(h[:, :-1][keep])  # (N, vocab)
+    return torch.nn.functional.cross_entropy(logits.float(), labels[keep])
+
+
+def assert_frozen(model) -> None:
+    for name, p in model.named_parameters():
+        if p.requires_grad or p.grad is not None:
+            raise AssertionError(f"backbone parameter {name} is trainable or holds a gradient: the LLM must stay frozen")
+
+
+@torch.no_grad()
+def checksum(model) -> float:
+    return float(sum(p.detach().double().sum().item() for p in model.parameters()))
+
+
+def to_device(batch: dict, device: str) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def batch_of(rows: list[Encoded], pad_id: int, device: str, with_target: bool) -> dict:

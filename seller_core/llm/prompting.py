@@ -16,16 +16,24 @@ and the embedding table is never resized (with tied embeddings that would grow t
 untrained rows). Every text piece is tokenized on its own, so the prefix before the first slot is
 the same ids for every sample. Labels cover the explanation tokens and the end token only, and
 are built from these segments: SmolLM2's pad is its eos, so `ids != pad` cannot find them.
+
+`SlotPrompt` takes the user turn as a template of `{slot:NAME}` (a soft token) and `{text:NAME}`
+(a per-sample text, tokenized alone and cut to its cap) fields, so every adapter-style method
+shares one tokenization: XRec's is "User record: {slot:user}\nItem record: {slot:item}\nItem name: {text:name}...",
+SEG's `PromptBuilder` is "Behaviour: {slot:rec}\nSemantics: {slot:sem}\nCategories: {text:categories}"
+with the lines of dropped components left out.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
 
 SLOT_LABELS = {"rec": "Behaviour", "sem": "Semantics"}
-_MARK = "\x00SLOT{}\x00"
+_FIELD = re.compile(r"\{(slot|text):(\w+)\}")
+_MARK = "\x00F{}\x00"
 
 
 @dataclass
@@ -35,45 +43,47 @@ class Encoded:
     target: list[int]  # explanation ids + end token (empty at generation time)
 
 
-class PromptBuilder:
-    """Token ids for [system; slots; categories] (+ explanation) with the slots' positions."""
-
-    def __init__(self, tok, system: str, slots: list[str], use_categories: bool = True, max_target_tokens: int = 96,
-                 max_category_tokens: int = 48):
+class SlotPrompt:
+    def __init__(self, tok, system: str, template: str, text_caps: dict[str, int] | None = None,
+                 max_target_tokens: int = 64):
         self.tok = tok
-        self.slots = list(slots)
-        self.use_categories = use_categories
-        self.max_target_tokens = max_target_tokens
-        self.max_category_tokens = max_category_tokens
-        self.placeholder = tok.eos_token_id
+        self.placeholder = tok.eos_token_id  # an existing id: the (tied) embedding table is never resized
         self.end = tok.eos_token_id
-        user = "\n".join(f"{SLOT_LABELS[s]}: {_MARK.format(i)}" for i, s in enumerate(self.slots))
-        if use_categories:
-            user += ("\n" if user else "") + "Categories: " + _MARK.format("C")
+        self.max_target_tokens = max_target_tokens
+        fields = _FIELD.findall(template)  # [(kind, name)] in order
+        if not fields:
+            raise ValueError(f"prompt template has no {{slot:..}} or {{text:..}} field: {template!r}")
+        self.slots = [n for k, n in fields if k == "slot"]
+        self.texts = [n for k, n in fields if k == "text"]
+        if len(set(self.slots + self.texts)) != len(fields):
+            raise ValueError(f"prompt template repeats a field name: {template!r}")
+        caps = text_caps or {}
+        self.caps = {n: int(caps.get(n, 64)) for n in self.texts}
+        marked = _FIELD.sub(lambda m: _MARK.format(f"{m.group(1)}:{m.group(2)}"), template)
         if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": user}],
+            text = tok.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": marked}],
                                            tokenize=False, add_generation_prompt=True)
             self.answer_lead = ""
         else:
-            text = f"{system}\n{user}\nExplanation:"
+            text = f"{system}\n{marked}\nExplanation:"
             self.answer_lead = " "
-        # split the rendered text at the markers: fixed pieces are tokenized once
-        self.pieces = []  # ("text", ids) | ("slot", i) | ("cats", None)
+        self.pieces = []  # ("text", ids) | ("slot", name) | ("field", name)
         rest = text
-        marks = [(_MARK.format(i), ("slot", i)) for i in range(len(self.slots))]
-        if use_categories:
-            marks.append((_MARK.format("C"), ("cats", None)))
-        for mark, piece in marks:
-            before, sep, rest = rest.partition(mark)
+        for kind, name in fields:
+            before, sep, rest = rest.partition(_MARK.format(f"{kind}:{name}"))
             if not sep:
-                raise ValueError(f"prompt template lost the marker for {piece}: {text!r}")
-            self.pieces += [("text", self._ids(before)), piece]
+                raise ValueError(f"the chat template lost the field {kind}:{name}: {text!r}")
+            self.pieces += [("text", self._ids(before)), ("slot" if kind == "slot" else "field", name)]
         self.pieces.append(("text", self._ids(rest)))
 
     def _ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"] if text else []
 
-    def encode(self, category_text: str = "", explanation: str | None = None) -> Encoded:
+    def encode(self, texts: dict[str, str], explanation: str | None = None) -> Encoded:
+        """texts: one string per text field; soft slots come out in template order."""
+        missing = [n for n in self.texts if n not in texts]
+        if missing:
+            raise KeyError(f"prompt text fields {missing} not given")
         prompt, soft = [], []
         for kind, val in self.pieces:
             if kind == "text":
@@ -82,15 +92,31 @@ class PromptBuilder:
                 soft.append(len(prompt))
                 prompt.append(self.placeholder)
             else:
-                prompt += self._ids(category_text)[: self.max_category_tokens]
+                prompt += self._ids(texts[val])[: self.caps[val]]
         target = []
         if explanation is not None:
             target = self._ids(self.answer_lead + explanation)[: self.max_target_tokens] + [self.end]
         return Encoded(prompt, soft, target)
 
     def prefix_len(self) -> int:
-        """Tokens before the first soft slot (or the categories): the same for every sample."""
+        """Tokens before the first field (slot or text): the same for every sample."""
         return len(self.pieces[0][1])
+
+
+class PromptBuilder(SlotPrompt):
+    """SEG's layout (Eq. 9): `Behaviour: [S]` / `Semantics: [S]` for the active paths, then the
+    sampled category text; a variant that drops a component drops its line."""
+
+    def __init__(self, tok, system: str, slots: list[str], use_categories: bool = True, max_target_tokens: int = 96,
+                 max_category_tokens: int = 48):
+        lines = [f"{SLOT_LABELS[s]}: {{slot:{s}}}" for s in slots]
+        if use_categories:
+            lines.append("Categories: {text:categories}")
+        super().__init__(tok, system, "\n".join(lines), {"categories": max_category_tokens}, max_target_tokens)
+        self.use_categories = use_categories
+
+    def encode(self, category_text: str = "", explanation: str | None = None) -> Encoded:
+        return super().encode({"categories": category_text} if self.use_categories else {}, explanation)
 
 
 def collate(rows: list[Encoded], pad_id: int, with_target: bool) -> dict:

@@ -7,7 +7,7 @@ For a user's complete sequence S_u = [i_1 .. i_N] (target i_N INCLUDED: SEG expl
 - semantic path (Eq. 5): the item-text embeddings of the sequence (Sentence-T5 in the paper,
   768-d; all-MiniLM-L6-v2 here, 384-d), projected to d = 64 so the same encoder shape serves both;
 then per path (Eq. 6-8): LayerNorm -> + learned position embedding -> 2-layer TransformerEncoder
-(key-padding mask) -> masked mean pool -> MoE (8 two-layer FFN experts, softmax gating) -> the
+(key-padding mask) -> masked mean pool (Eq. 7; option: the target position) -> MoE (8 two-layer FFN experts, softmax gating) -> the
 LLM's hidden size.
 
 Positions count from the NEWEST item (position 0 = the target). Without positions, an encoder
@@ -47,6 +47,7 @@ class SEGConfig:
     expert_hidden: int = 256
     expert_dropout: float = 0.2
     init_std: float = 0.02  # experts' output layer: start with small soft tokens (XRec: N(0, 0.02))
+    pool: str = "mean"  # Eq. 7 masked mean | "last": the target position's output (docs/seg.md, "Pooling")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +91,9 @@ class PathEncoder(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
         self.moe = MoE(cfg)
         self.max_len = cfg.max_len
+        if cfg.pool not in ("mean", "last"):
+            raise ValueError(f"config key seg.pool: {cfg.pool!r} is not mean | last")
+        self.pool = cfg.pool
 
     def forward(self, x, mask):
         B, T, _ = x.shape
@@ -98,6 +102,8 @@ class PathEncoder(nn.Module):
         newest_first = torch.arange(T - 1, -1, -1, device=x.device)  # (T,): last column (target) = 0
         h = self.ln(self.proj(x)) + self.pos(newest_first)  # (B, T, d)
         h = self.encoder(h, src_key_padding_mask=~mask)  # (B, T, d)
+        if self.pool == "last":
+            return self.moe(h[:, -1])  # (B, d): the target's position, which has attended to the whole history
         m = mask[..., None].to(h.dtype)
         pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, d): Eq. 7, padding excluded
         return self.moe(pooled)  # (B, llm_hidden)

@@ -30,6 +30,15 @@ PAPER_T5 = {"xrec": (1.0, 1.0), "seller": (0.735, 0.448), "llama2-7b": (None, 0.
 BASELINES = ("peter", "pepler", "xrec")  # the generators SELLER is compared with (paper §4.1)
 
 
+def by_dataset(paths, datasets, names) -> dict:
+    """A rule's flat input list in expand() order (dataset-major) -> {ds: {name: path}}."""
+    paths = list(paths)
+    if len(paths) != len(datasets) * len(names):
+        raise ValueError(f"{len(paths)} paths for {len(datasets)} datasets x {len(names)} names")
+    it = iter(paths)
+    return {ds: {n: next(it) for n in names} for ds in datasets}
+
+
 def _load(path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
@@ -40,6 +49,11 @@ def _fmt(x, nd=4) -> str:
 
 def _p(p: float, n_boot: int) -> str:
     return f"< {1 / n_boot:.4f}" if p == 0 else f"{p:.4f}"
+
+
+def _write_outputs(rows: list[dict], md_lines: list[str], out_csv, out_md) -> None:
+    _write_csv(rows, out_csv)
+    Path(out_md).write_text("\n".join(md_lines) + "\n", encoding="utf-8")
 
 
 def _write_csv(rows: list[dict], path) -> None:
@@ -122,8 +136,7 @@ def table2(utility_paths: dict, paired_paths: dict, formats: dict, out_csv, out_
            "of SELLER − method on NDCG@10 (two-sided). Improve: SELLER relative to the best of PETER/PEPLER/XRec present. "
            "`gt` is the oracle (the sample's own GT explanation); the paper does not report it.", ""]
     md += provenance_footer(utility, formats)
-    _write_csv(rows, out_csv)
-    Path(out_md).write_text("\n".join(md) + "\n", encoding="utf-8")
+    _write_outputs(rows, md, out_csv, out_md)
     return rows
 
 
@@ -166,13 +179,13 @@ def table3(text_paths: dict, formats: dict, out_csv, out_md) -> list[dict]:
         md += ["**Not the paper's setting** (synthetic data and/or the offline template GT backend, stand-in "
                "scorer): compare methods within this table, never with the paper's numbers."]
     md += [f"- `{ds}`: **{pv['data_source']} data**, GT backend **{pv['gt_backend']}**" for ds, pv in provs.items()]
-    _write_csv(rows, out_csv)
-    Path(out_md).write_text("\n".join(md) + "\n", encoding="utf-8")
+    _write_outputs(rows, md, out_csv, out_md)
     return rows
 
 
-def table5(costs: dict, hardware: str, out_csv, out_md) -> list[dict]:
-    """costs: {ds: {m: {"train": cost json path or None, "generate": cost json path}}}; times relative to XRec."""
+def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict | None = None) -> list[dict]:
+    """costs: {ds: {m: {"train": cost json path or None, "generate": cost json path}}}; times relative to XRec.
+    setting: {"llm": {name, source}, "data": {ds: synthetic | real}, "gt_backend": ...} for the footer."""
     rows, md = [], ["# Table 5: training and inference cost relative to XRec", ""]
     for ds, methods in costs.items():
         loaded = {m: {k: (_load(p) if p else None) for k, p in parts.items()} for m, parts in methods.items()}
@@ -198,9 +211,17 @@ def table5(costs: dict, hardware: str, out_csv, out_md) -> list[dict]:
     md += [f"Wall-clock seconds of each method's training job and of generating the test explanations, as the "
            f"jobs recorded them (cost.json), on: {hardware}. The paper's times are for LLaMA-2-7B on GPUs; ours "
            "come from whatever backbone and hardware ran the jobs, so only the ratios are comparable, and only "
-           "roughly. The paper's LLaMA2-7B row (bare backbone inference) is not reproduced here."]
-    _write_csv(rows, out_csv)
-    Path(out_md).write_text("\n".join(md) + "\n", encoding="utf-8")
+           "roughly. The paper's LLaMA2-7B row (bare backbone inference) is not reproduced here.", ""]
+    if setting:
+        llm, synthetic = setting["llm"], any(src != "real" for src in setting["data"].values())
+        if synthetic or "llama-2-7b" not in llm["name"].lower():
+            md.append("**Not the paper's setting:** " + ("synthetic data, " if synthetic else "")
+                      + f"backbone `{llm['name']}` instead of LLaMA-2-7B, other hardware: compare methods within "
+                      "this table, never with the paper's numbers.")
+        md.append(f"- LLM backbone of SELLER, XRec and PEPLER: `{llm['name']}` (source `{llm['source']}`); PETER is a "
+                  "small Transformer trained from scratch.")
+        md += [f"- `{ds}`: **{src} data**, GT backend **{setting['gt_backend']}**" for ds, src in setting["data"].items()]
+    _write_outputs(rows, md, out_csv, out_md)
     return rows
 
 
@@ -239,6 +260,5 @@ def table4(utility_paths: dict, formats: dict, out_csv, out_md) -> list[dict]:
            "EER trained on that kind; \"Both\" is SELLER's Table 2 row; \"Random Category\" scores random training "
            "explanations of category level with the category EER. Cells: mean [95% bootstrap CI].", ""]
     md += provenance_footer(utility, formats)
-    _write_csv(rows, out_csv)
-    Path(out_md).write_text("\n".join(md) + "\n", encoding="utf-8")
+    _write_outputs(rows, md, out_csv, out_md)
     return rows

@@ -14,7 +14,8 @@ from seller_core.data import stage_io
 from seller_core.llm.backbone import backbone_info, load_backbone, resolve_device
 from seller_core.train import loop
 from seller_core.train.baseline_io import n_users_of
-from seller_core.train.seg_train import peak_rss_mb, subsample
+from seller_core.llm.adapter_train import peak_rss_mb
+from seller_core.train.seg_train import subsample
 
 
 def read_samples(samples_path, users_path, items_path, gt_path=None, kind: str | None = None,

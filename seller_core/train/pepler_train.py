@@ -20,14 +20,13 @@ import torch
 from seller_core.data.io import write_json
 from seller_core.data import stage_io
 from seller_core.explain.interface import write_explanations
-from seller_core.llm.adapter_train import batch_of, generate_texts, train_adapter
+from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss, train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
 from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id
 from seller_core.train import loop
 from seller_core.train.llm_baselines import (fingerprint, generate_cost, open_backbone, read_samples, sum_counts,
                                              train_cost)
-from seller_core.train.seg_train import lm_loss
 
 log = logging.getLogger(__name__)
 

@@ -21,15 +21,14 @@ from seller_core.data import stage_io
 from seller_core.data.io import write_json
 from seller_core.explain.interface import write_explanations
 from seller_core.gt.profiles import read_profiles
-from seller_core.llm.adapter_train import batch_of, generate_texts, train_adapter
+from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss, train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
-from seller_core.llm.slot_prompt import SlotPrompt
+from seller_core.llm.prompting import SlotPrompt
 from seller_core.models.xrec import CFTables, XRecAdapter, XRecConfig
 from seller_core.train import loop
 from seller_core.train.lightgcn_train import load_embeddings
 from seller_core.train.llm_baselines import fingerprint, generate_cost, open_backbone, read_samples, train_cost
-from seller_core.train.seg_train import lm_loss
 
 log = logging.getLogger(__name__)
 
