@@ -81,7 +81,12 @@ rule table5:
         datasets=DATASETS,
         methods=GENERATORS,
         # for the footer: what ran (PETER trains from scratch; the others share this backbone)
-        setting=canon({"llm": {k: config["llm"][k] for k in ("name", "source")},
-                       "data": {ds: data_source(ds) for ds in DATASETS}, "gt_backend": config["gt"]["backend"]}),
+        setting=canon(
+            {
+                "llm": {k: config["llm"][k] for k in ("name", "source")},
+                "data": {ds: data_source(ds) for ds in DATASETS},
+                "gt_backend": config["gt"]["backend"],
+            }
+        ),
     script:
         "../workflow_scripts/tables.py"
