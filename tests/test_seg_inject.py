@@ -6,7 +6,7 @@ import torch
 
 from seg_fixtures import tiny_llama, word_tokenizer
 from seller_core.llm.generate import generate_ids
-from seller_core.llm.inject import Injector, group_mean
+from seller_core.llm.inject import Injector, group_mean, prompt_embeds
 from seller_core.llm.prompting import PromptBuilder, collate
 
 KV = [4, 2]  # 4 = MHA (4 q heads), 2 = GQA (2 q heads per kv head)
@@ -19,12 +19,7 @@ def batch_of(tok, cats, explanations=None, slots=("rec", "sem")):
 
 
 def forward_logits(model, inj, batch, e):
-    ids = batch["ids"]
-    if e is not None:
-        inj.set(batch["soft"], e, ids.shape[1])
-        x = inj.inputs_embeds(ids, batch["soft"], e)
-    else:
-        x = model.get_input_embeddings()(ids)
+    x = prompt_embeds(model, inj, batch, e)
     with torch.no_grad():
         out = model(inputs_embeds=x, attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]).logits
     inj.clear()

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from seller_core.llm.generate import decode, generate_ids
+from seller_core.llm.inject import prompt_embeds
 from seller_core.llm.prompting import Encoded, collate
 from seller_core.train import loop
 from seller_core.train.loop import Interrupted
@@ -49,12 +50,7 @@ def lm_loss(model, injector, batch: dict, e) -> torch.Tensor:
     The output layer is applied only where a label follows (about half the positions): with a
     49k vocabulary it is a fifth of the model's compute per token, and the prompt positions'
     logits would be thrown away."""
-    ids = batch["ids"]
-    if e is not None:
-        injector.set(batch["soft"], e, ids.shape[1])
-        x = injector.inputs_embeds(ids, batch["soft"], e)
-    else:
-        x = model.get_input_embeddings()(ids)
+    x = prompt_embeds(model, injector, batch, e)
     h = model.get_decoder()(inputs_embeds=x, attention_mask=batch["attention_mask"],
                             position_ids=batch["position_ids"], use_cache=False).last_hidden_state  # (B, T, H)
     labels = batch["labels"][:, 1:]  # position t predicts token t + 1

@@ -13,6 +13,8 @@ import re
 
 import torch
 
+from seller_core.llm.inject import prompt_embeds
+
 _WS = re.compile(r"\s+")
 # the schema defaults of seg.generate, for callers without a config (the explain command)
 DEFAULT_GENERATE = {"batch_size": 16, "max_new_tokens": 64, "stop": ["\n"], "do_sample": False}
@@ -30,12 +32,8 @@ def clean_text(text: str, stop: list[str] = ()) -> str:
 def generate_ids(model, injector, batch: dict, e, gen_cfg: dict, pad_id: int, eos_id: int) -> torch.Tensor:
     """batch: collate(..., with_target=False) on the model's device; e: (B, K, H) soft vectors or
     None (bare model). -> (B, n_new) new token ids (eos/pad after a row ends)."""
-    ids, am, soft = batch["ids"], batch["attention_mask"], batch["soft"]
-    if e is not None:
-        injector.set(soft, e, ids.shape[1])
-        x = injector.inputs_embeds(ids, soft, e)
-    else:
-        x = model.get_input_embeddings()(ids)
+    am = batch["attention_mask"]
+    x = prompt_embeds(model, injector, batch, e)
     try:
         out = model.generate(
             inputs_embeds=x, attention_mask=am, max_new_tokens=gen_cfg["max_new_tokens"],

@@ -128,3 +128,15 @@ class Injector:
         x = self.embed(ids)  # (B, T, H)
         bidx = torch.arange(ids.shape[0], device=ids.device)[:, None].expand_as(pos)
         return x.index_put((bidx, pos), e.to(x.dtype))
+
+
+def prompt_embeds(model, injector: Injector | None, batch: dict, e: torch.Tensor | None) -> torch.Tensor:
+    """Input embeddings (B, T, H) of a collated batch for one forward or generate call. With soft
+    vectors e (B, K, H): the slots take e and the injection context is set for this call (the
+    caller clears it); with e None: the stock embeddings (the bare LLM)."""
+    ids = batch["ids"]
+    if e is None:
+        return model.get_input_embeddings()(ids)
+    injector.set(batch["soft"], e, ids.shape[1])
+    return injector.inputs_embeds(ids, batch["soft"], e)
+
