@@ -111,7 +111,7 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
     ckpt_path = Path(ckpt_path) if ckpt_path else None
     if ckpt_path and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
-        if ck.get("fp") == fp:
+        if ck.get("fp") == fp and "state" in ck:  # (a SEG checkpoint of the earlier format has "adapter": ignored)
             trainable.load_state_dict(ck["state"])
             opt.load_state_dict(ck["optimizer"])
             rng.load(ck["rng"])
