@@ -22,6 +22,13 @@ PREPROCESS_OVERRIDES = {
     if isinstance(ds, dict)
 }
 
+# `--config 'seeds=[0,1,2]'` arrives as strings: seeds are integers
+if isinstance(config.get("seeds"), list):
+    config["seeds"] = [
+        int(s) if isinstance(s, str) and s.strip().isdigit() else s
+        for s in config["seeds"]
+    ]
+
 validate(config, "../config/config.schema.yaml")
 
 DATASETS = list(config["datasets"])
@@ -245,14 +252,40 @@ def control_kind(wildcards):
     return wildcards.control.partition("_")[2] or config["controls"]["kind"]
 
 
+# Seeds of the trainable methods: run m (the first seed) and m-s<seed> (the others), each a method of
+# its own downstream (explanations, EER scores, text metrics); tables aggregate a method's runs.
+SEEDS = list(config["seeds"])
+SEED_TAG = r"(-s[0-9]+)?"  # the {seedtag} wildcard of every trainable method's files: "" or -s<seed>
+
+
+def seed_of(wildcards):
+    """The seed a trainable method's job runs with: seeds[0] for the plain name, <s> for -s<s>."""
+    return int(wildcards.seedtag[2:]) if wildcards.seedtag else SEEDS[0]
+
+
+def with_seed(section_params):
+    """A method's params with its run seed put in as `seed` (what its trainer reads)."""
+    return lambda wildcards: canon(
+        {**section_params(wildcards), "seed": seed_of(wildcards)}
+    )
+
+
+def runs_of(m):
+    """The run names of method m: one per seed for a trainable method, m alone otherwise."""
+    if train_cost("x", m) is None:
+        return [m]
+    return [m] + [f"{m}-s{s}" for s in SEEDS[1:]]
+
+
 def utility_targets(kind=UTILITY_KIND, methods=None):
-    """Metrics of every method under the `kind` EER, and each reference method paired with the rest."""
+    """Metrics of every method (every seed's run) under the `kind` EER, and each reference method
+    paired with the rest (over their runs)."""
     methods = METHODS if methods is None else methods
     out = expand(
         "results/metrics/{ds}/utility/{kind}/{m}.json",
         ds=DATASETS,
         kind=kind,
-        m=methods,
+        m=[r for m in methods for r in runs_of(m)],
     )
     for ref in config["eval"]["paired_references"]:
         if ref in methods:
@@ -267,12 +300,15 @@ def utility_targets(kind=UTILITY_KIND, methods=None):
 
 
 def train_cost(ds, m):
-    """Where a trainable method's training job records its cost (None: nothing is trained)."""
-    if m == "seller" or m.startswith("seller_"):
-        variant = m[len("seller_") :] if m != "seller" else "full"
-        return f"results/models/{ds}/seg/{variant}/cost.json"
-    if m in ("peter", "pepler", "xrec"):
-        return f"results/models/{ds}/{m}/cost.json"
+    """Where a trainable method's (or run's: m-s<seed>) training job records its cost (None: nothing
+    is trained)."""
+    tag = re.search(r"-s[0-9]+$", m)
+    tag, base = (tag.group(0), m[: tag.start()]) if tag else ("", m)
+    if base == "seller" or base.startswith("seller_"):
+        variant = base[len("seller_") :] if base != "seller" else "full"
+        return f"results/models/{ds}/seg/{variant}{tag}/cost.json"
+    if base in ("peter", "pepler", "xrec"):
+        return f"results/models/{ds}/{base}{tag}/cost.json"
     return None
 
 
@@ -297,13 +333,14 @@ def backbone_input():
 
 
 def seg_params(wildcards):
-    """The seg section resolved for one variant, without the keys that do not change the model
-    (another variant's switches, generation, log frequency)."""
+    """The seg section resolved for one variant and seed, without the keys that do not change the
+    model (another variant's switches, generation, log frequency)."""
     seg = config["seg"]
     out = {
         k: v for k, v in seg.items() if k not in ("variants", "generate", "log_every")
     }
     out.update(seg["variants"][wildcards.variant])
+    out["seed"] = seed_of(wildcards)
     return canon(out)
 
 

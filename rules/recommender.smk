@@ -146,8 +146,19 @@ rule score_utility:
 
 rule compare_utility:
     input:
-        a="results/metrics/{ds}/utility/{kind}/{a}.ranks.parquet",
-        b="results/metrics/{ds}/utility/{kind}/{b}.ranks.parquet",
+        # every seed's run of each method: the paired test is on per-case values averaged over seeds
+        a=lambda w: expand(
+            "results/metrics/{ds}/utility/{kind}/{m}.ranks.parquet",
+            ds=w.ds,
+            kind=w.kind,
+            m=runs_of(w.a),
+        ),
+        b=lambda w: expand(
+            "results/metrics/{ds}/utility/{kind}/{m}.ranks.parquet",
+            ds=w.ds,
+            kind=w.kind,
+            m=runs_of(w.b),
+        ),
         code=code("compare_utility.py"),
     output:
         "results/metrics/{ds}/utility/{kind}/paired/{a}/{b}.json",

@@ -40,15 +40,16 @@ rule train_seg:
         gt="results/data/{ds}/gt/explanations.parquet",
         code=code("train_seg.py"),
     output:
-        model="results/models/{ds}/seg/{variant}/adapter.pt",
-        history="results/models/{ds}/seg/{variant}/history.json",
-        cost="results/models/{ds}/seg/{variant}/cost.json",
+        model="results/models/{ds}/seg/{variant}{seedtag}/adapter.pt",
+        history="results/models/{ds}/seg/{variant}{seedtag}/history.json",
+        cost="results/models/{ds}/seg/{variant}{seedtag}/cost.json",
     log:
-        "results/logs/train_seg/{ds}_{variant}.log",
+        "results/logs/train_seg/{ds}_{variant}{seedtag}.log",
     benchmark:
-        "results/benchmarks/train_seg/{ds}_{variant}.tsv"
+        "results/benchmarks/train_seg/{ds}_{variant}{seedtag}.tsv"
     wildcard_constraints:
         variant=one_of(SEG_VARIANTS),
+        seedtag=SEED_TAG,
     conda:
         "../envs/torch.yaml"
     threads: LLM_THREADS
@@ -59,7 +60,7 @@ rule train_seg:
     params:
         seg=seg_params,
         llm=pick("llm", "source", "dtype"),
-        ckpt="resources/ckpt/{ds}/seg_{variant}.pt",
+        ckpt="resources/ckpt/{ds}/seg_{variant}{seedtag}.pt",
         run=untracked(
             llm={"device": LLM["device"]},
             seg={"log_every": config["seg"]["log_every"]},
@@ -71,7 +72,7 @@ rule train_seg:
 rule explain_seller:
     input:
         backbone=backbone_input(),
-        model=lambda wc: f"results/models/{wc.ds}/seg/{seller_variant(wc)}/adapter.pt",
+        model=lambda wc: f"results/models/{wc.ds}/seg/{seller_variant(wc)}{wc.seedtag}/adapter.pt",
         sasrec="results/models/{ds}/sasrec/model.pt",
         item_table="results/data/{ds}/items.parquet",
         item_text_emb="results/data/{ds}/item_text_emb.npy",
@@ -80,15 +81,16 @@ rule explain_seller:
         gt="results/data/{ds}/gt/explanations.parquet",
         code=code("explain_seller.py"),
     output:
-        explanations="results/explanations/{ds}/seller{suffix}.parquet",
-        cost="results/explanations/{ds}/seller{suffix}.cost.json",
+        explanations="results/explanations/{ds}/seller{suffix}{seedtag}.parquet",
+        cost="results/explanations/{ds}/seller{suffix}{seedtag}.cost.json",
     log:
-        "results/logs/explain_seller/{ds}{suffix}.log",
+        "results/logs/explain_seller/{ds}{suffix}{seedtag}.log",
     benchmark:
-        "results/benchmarks/explain_seller/{ds}{suffix}.tsv"
+        "results/benchmarks/explain_seller/{ds}{suffix}{seedtag}.tsv"
     wildcard_constraints:
         # "" = variant full (method seller); "_wo_be" etc. = method seller_wo_be
         suffix=f"|{one_of([f'_{v}' for v in SEG_VARIANTS if v != 'full'])}",
+        seedtag=SEED_TAG,
     conda:
         "../envs/torch.yaml"
     threads: LLM_THREADS
@@ -101,7 +103,7 @@ rule explain_seller:
             {k: v for k, v in config["seg"]["generate"].items() if k != "batch_size"}
         ),
         variant=seller_variant,
-        method=lambda wc: f"seller{wc.suffix}",
+        method=lambda wc: f"seller{wc.suffix}{wc.seedtag}",
         data_source=lambda wc: data_source(wc.ds),
         run=untracked(
             llm={"device": LLM["device"]},

@@ -2,13 +2,24 @@
 # config's `methods:`; each footer names the data and models the numbers came from.
 
 
+# every seed's run of every method, dataset-major (workflow_scripts/tables.py regroups them)
+RUNS = {m: runs_of(m) for m in METHODS}
+ALL_RUNS = [r for m in METHODS for r in RUNS[m]]
+
+
 rule table2:
     input:
         utility=expand(
             "results/metrics/{ds}/utility/{kind}/{m}.json",
             ds=DATASETS,
             kind=UTILITY_KIND,
-            m=METHODS,
+            m=ALL_RUNS,
+        ),
+        ranks=expand(
+            "results/metrics/{ds}/utility/{kind}/{m}.ranks.parquet",
+            ds=DATASETS,
+            kind=UTILITY_KIND,
+            m=ALL_RUNS,
         ),
         paired=expand(
             "results/metrics/{ds}/utility/{kind}/paired/seller/{b}.json",
@@ -31,14 +42,19 @@ rule table2:
         table="table2",
         datasets=DATASETS,
         methods=METHODS,
+        runs=canon(RUNS),
         formats=canon({n: d["format"] for n, d in config["datasets"].items()}),
+        bootstrap=pick("eval", "bootstrap")["bootstrap"],
     script:
         "../workflow_scripts/tables.py"
 
 
 rule table3:
     input:
-        text=expand("results/metrics/{ds}/text/{m}.json", ds=DATASETS, m=METHODS),
+        text=expand("results/metrics/{ds}/text/{m}.json", ds=DATASETS, m=ALL_RUNS),
+        cases=expand(
+            "results/metrics/{ds}/text/{m}.cases.parquet", ds=DATASETS, m=ALL_RUNS
+        ),
         code=code("tables.py"),
     output:
         csv="results/tables/table3.csv",
@@ -54,16 +70,22 @@ rule table3:
         table="table3",
         datasets=DATASETS,
         methods=METHODS,
+        runs=canon(RUNS),
         formats=canon({n: d["format"] for n, d in config["datasets"].items()}),
+        bootstrap=pick("eval", "bootstrap")["bootstrap"],
     script:
         "../workflow_scripts/tables.py"
 
 
 rule table5:
     input:
-        train=[train_cost(ds, m) for ds in DATASETS for m in GENERATORS],
+        train=[
+            train_cost(ds, r) for ds in DATASETS for m in GENERATORS for r in RUNS[m]
+        ],
         generate=expand(
-            "results/explanations/{ds}/{m}.cost.json", ds=DATASETS, m=GENERATORS
+            "results/explanations/{ds}/{m}.cost.json",
+            ds=DATASETS,
+            m=[r for m in GENERATORS for r in RUNS[m]],
         ),
         code=code("tables.py"),
     output:
@@ -80,6 +102,7 @@ rule table5:
         table="table5",
         datasets=DATASETS,
         methods=GENERATORS,
+        runs=canon({m: RUNS[m] for m in GENERATORS}),
         # for the footer: what ran (PETER trains from scratch; the others share this backbone)
         setting=canon(
             {

@@ -22,6 +22,7 @@ CONFIG = {
     "sasrec": {"max_epochs": 2, "patience": 1},
     "eer": {"kinds": ["both"], "max_epochs": 1, "patience": 1},
     "eval": {"bootstrap": {"n": 200}},
+    "methods": ["gt", "random", "empty"],  # the generators' reruns: tests/test_seg_train.py, test_workflow.py
 }
 DOWNSTREAM_OF_SPLIT = {"filter_and_split", "category_sequences", "embed_items", "gt_queries", "gt_assemble",
                        "pretrain_sasrec", "eval_sasrec", "train_eer", "explain_control", "score_utility",

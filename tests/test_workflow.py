@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,8 +107,9 @@ GENERATORS = ["seller", "xrec", "pepler", "peter"]
 
 @pytest.mark.slow
 def test_whole_dag_on_a_tiny_config(tmp_path):
-    """Every rule of the main target with every generator, end to end, on one tiny dataset with very
-    short training and a tiny random LLaMA as the backbone (a local directory, as in the paper setting)."""
+    """Every rule of the main target with every generator, each trained with two seeds, end to end, on
+    one tiny dataset with very short training and a tiny random LLaMA as the backbone (a local
+    directory, as in the paper setting)."""
     sys.path.insert(0, str(REPO / "tests"))
     from seg_fixtures import save_backbone
 
@@ -117,6 +119,7 @@ def test_whole_dag_on_a_tiny_config(tmp_path):
         "datasets": {"y": TINY["datasets"]["y"]},
         "preprocess": TINY["preprocess"],
         "methods": ["gt", "random", "empty", *GENERATORS],
+        "seeds": [0, 1],
         "sasrec": {"max_epochs": 3, "patience": 2},
         "eer": {"kinds": ["both"], "max_epochs": 2, "patience": 1},
         "eval": {"bootstrap": {"n": 200}},
@@ -167,5 +170,20 @@ def test_whole_dag_on_a_tiny_config(tmp_path):
     with open(tmp_path / "results/tables/table3.csv", newline="") as f:
         t3 = {r["method"]: r for r in csv.DictReader(f)}
     assert float(t3["gt"]["bleu4"]) == pytest.approx(1.0) and float(t3["empty"]["bertscore_f1"]) == 0.0
+    # seeds: each generator ran once per seed (seed 1 as <m>-s1), and the tables aggregate the runs
+    for m in GENERATORS:
+        runs = [json.loads((tmp_path / f"results/metrics/y/utility/both/{r}.json").read_text()) for r in (m, f"{m}-s1")]
+        assert [r["provenance"]["method"]["seed"] for r in runs] == [0, 1]
+        ndcg = [r["metrics"]["ndcg@10"] for r in runs]
+        assert t2[m]["n_seeds"] == "2" and t2["gt"]["n_seeds"] == "1"
+        assert float(t2[m]["ndcg@10"]) == pytest.approx(sum(ndcg) / 2)
+        assert float(t2[m]["ndcg@10_std"]) == pytest.approx(abs(ndcg[0] - ndcg[1]) / 2 ** 0.5)
+        assert t3[m]["n_seeds"] == "2"
+        paired = json.loads((tmp_path / f"results/metrics/y/utility/both/paired/gt/{m}.json").read_text())
+        assert (paired["a_runs"], paired["b_runs"]) == (1, 2)
+    first, second = (torch.load(tmp_path / f"results/models/y/seg/full{t}/adapter.pt", weights_only=False)
+                     for t in ("", "-s1"))
+    assert any(not torch.equal(a, second["state_dict"][k]) for k, a in first["state_dict"].items()
+               if torch.is_tensor(a)), "the two seeds trained the same SEG"
     again = snakemake(tmp_path, config, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -7,4 +7,4 @@ from seller_core.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 w = snakemake.wildcards
-compare_utility(snakemake.input.a, snakemake.input.b, snakemake.output[0], w.a, w.b, snakemake.params.eval)
+compare_utility(list(snakemake.input.a), list(snakemake.input.b), snakemake.output[0], w.a, w.b, snakemake.params.eval)

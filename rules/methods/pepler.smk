@@ -14,13 +14,15 @@ rule train_pepler:
         item_table="results/data/{ds}/items.parquet",
         code=code("train_pepler.py"),
     output:
-        model="results/models/{ds}/pepler/model.pt",
-        history="results/models/{ds}/pepler/history.json",
-        cost="results/models/{ds}/pepler/cost.json",
+        model="results/models/{ds}/pepler{seedtag}/model.pt",
+        history="results/models/{ds}/pepler{seedtag}/history.json",
+        cost="results/models/{ds}/pepler{seedtag}/cost.json",
     log:
-        "results/logs/train_pepler/{ds}.log",
+        "results/logs/train_pepler/{ds}{seedtag}.log",
     benchmark:
-        "results/benchmarks/train_pepler/{ds}.tsv"
+        "results/benchmarks/train_pepler/{ds}{seedtag}.tsv"
+    wildcard_constraints:
+        seedtag=SEED_TAG,
     conda:
         "../../envs/torch.yaml"
     threads: LLM_THREADS
@@ -29,10 +31,12 @@ rule train_pepler:
         mem_mb=lambda wc: 4000 if not LLM_IS_DIR else 40000,
         runtime=lambda wc: 30 if not LLM_IS_DIR else 24 * 60,
     params:
-        pepler=omit("pepler", "text_kind", "generate", "log_every"),
+        pepler=with_seed(
+            lambda wc: omit("pepler", "text_kind", "generate", "log_every")
+        ),
         kind=PEPLER_KIND,
         llm=pick("llm", "source", "dtype"),
-        ckpt="resources/ckpt/{ds}/pepler.pt",
+        ckpt="resources/ckpt/{ds}/pepler{seedtag}.pt",
         run=untracked(
             llm={"device": LLM["device"]},
             pepler=pick("pepler", "log_every"),
@@ -44,18 +48,20 @@ rule train_pepler:
 rule explain_pepler:
     input:
         backbone=backbone_input(),
-        model="results/models/{ds}/pepler/model.pt",
+        model="results/models/{ds}/pepler{seedtag}/model.pt",
         test="results/data/{ds}/samples_test.parquet",
         users="results/data/{ds}/users.parquet",
         item_table="results/data/{ds}/items.parquet",
         code=code("explain_pepler.py"),
     output:
-        explanations="results/explanations/{ds}/pepler.parquet",
-        cost="results/explanations/{ds}/pepler.cost.json",
+        explanations="results/explanations/{ds}/pepler{seedtag}.parquet",
+        cost="results/explanations/{ds}/pepler{seedtag}.cost.json",
     log:
-        "results/logs/explain_pepler/{ds}.log",
+        "results/logs/explain_pepler/{ds}{seedtag}.log",
     benchmark:
-        "results/benchmarks/explain_pepler/{ds}.tsv"
+        "results/benchmarks/explain_pepler/{ds}{seedtag}.tsv"
+    wildcard_constraints:
+        seedtag=SEED_TAG,
     conda:
         "../../envs/torch.yaml"
     threads: LLM_THREADS

@@ -17,38 +17,42 @@ rule train_peter:
         item_table="results/data/{ds}/items.parquet",
         code=code("train_peter.py"),
     output:
-        model="results/models/{ds}/peter/model.pt",
-        history="results/models/{ds}/peter/history.json",
-        cost="results/models/{ds}/peter/cost.json",
+        model="results/models/{ds}/peter{seedtag}/model.pt",
+        history="results/models/{ds}/peter{seedtag}/history.json",
+        cost="results/models/{ds}/peter{seedtag}/cost.json",
     log:
-        "results/logs/train_peter/{ds}.log",
+        "results/logs/train_peter/{ds}{seedtag}.log",
     benchmark:
-        "results/benchmarks/train_peter/{ds}.tsv"
+        "results/benchmarks/train_peter/{ds}{seedtag}.tsv"
+    wildcard_constraints:
+        seedtag=SEED_TAG,
     conda:
         "../../envs/torch.yaml"
     threads: 1
     params:
-        peter=omit("peter", "text_kind", *PETER_RUN),
+        peter=with_seed(lambda wc: omit("peter", "text_kind", *PETER_RUN)),
         kind=PETER_KIND,
         run=untracked(peter=pick("peter", *PETER_RUN)),
-        ckpt="resources/ckpt/{ds}/peter.pt",
+        ckpt="resources/ckpt/{ds}/peter{seedtag}.pt",
     script:
         "../../workflow_scripts/train_peter.py"
 
 
 rule explain_peter:
     input:
-        model="results/models/{ds}/peter/model.pt",
+        model="results/models/{ds}/peter{seedtag}/model.pt",
         test="results/data/{ds}/samples_test.parquet",
         gt="results/data/{ds}/gt/explanations.parquet",
         code=code("explain_peter.py"),
     output:
-        explanations="results/explanations/{ds}/peter.parquet",
-        cost="results/explanations/{ds}/peter.cost.json",
+        explanations="results/explanations/{ds}/peter{seedtag}.parquet",
+        cost="results/explanations/{ds}/peter{seedtag}.cost.json",
     log:
-        "results/logs/explain_peter/{ds}.log",
+        "results/logs/explain_peter/{ds}{seedtag}.log",
     benchmark:
-        "results/benchmarks/explain_peter/{ds}.tsv"
+        "results/benchmarks/explain_peter/{ds}{seedtag}.tsv"
+    wildcard_constraints:
+        seedtag=SEED_TAG,
     conda:
         "../../envs/torch.yaml"
     threads: 1

@@ -54,13 +54,15 @@ rule train_xrec:
         item_table="results/data/{ds}/items.parquet",
         code=code("train_xrec.py"),
     output:
-        model="results/models/{ds}/xrec/model.pt",
-        history="results/models/{ds}/xrec/history.json",
-        cost="results/models/{ds}/xrec/cost.json",
+        model="results/models/{ds}/xrec{seedtag}/model.pt",
+        history="results/models/{ds}/xrec{seedtag}/history.json",
+        cost="results/models/{ds}/xrec{seedtag}/cost.json",
     log:
-        "results/logs/train_xrec/{ds}.log",
+        "results/logs/train_xrec/{ds}{seedtag}.log",
     benchmark:
-        "results/benchmarks/train_xrec/{ds}.tsv"
+        "results/benchmarks/train_xrec/{ds}{seedtag}.tsv"
+    wildcard_constraints:
+        seedtag=SEED_TAG,
     conda:
         "../../envs/torch.yaml"
     threads: LLM_THREADS
@@ -69,10 +71,12 @@ rule train_xrec:
         mem_mb=lambda wc: 4000 if not LLM_IS_DIR else 40000,
         runtime=lambda wc: 30 if not LLM_IS_DIR else 24 * 60,
     params:
-        xrec=omit("xrec", "text_kind", "generate", "profiles", "log_every"),
+        xrec=with_seed(
+            lambda wc: omit("xrec", "text_kind", "generate", "profiles", "log_every")
+        ),
         kind=XREC_KIND,
         llm=pick("llm", "source", "dtype"),
-        ckpt="resources/ckpt/{ds}/xrec.pt",
+        ckpt="resources/ckpt/{ds}/xrec{seedtag}.pt",
         run=untracked(
             llm={"device": LLM["device"]},
             xrec=pick("xrec", "log_every"),
@@ -84,7 +88,7 @@ rule train_xrec:
 rule explain_xrec:
     input:
         backbone=backbone_input(),
-        model="results/models/{ds}/xrec/model.pt",
+        model="results/models/{ds}/xrec{seedtag}/model.pt",
         lightgcn="results/models/{ds}/lightgcn/embeddings.npz",
         profiles="results/data/{ds}/xrec/profiles.parquet",
         test="results/data/{ds}/samples_test.parquet",
@@ -92,12 +96,14 @@ rule explain_xrec:
         item_table="results/data/{ds}/items.parquet",
         code=code("explain_xrec.py"),
     output:
-        explanations="results/explanations/{ds}/xrec.parquet",
-        cost="results/explanations/{ds}/xrec.cost.json",
+        explanations="results/explanations/{ds}/xrec{seedtag}.parquet",
+        cost="results/explanations/{ds}/xrec{seedtag}.cost.json",
     log:
-        "results/logs/explain_xrec/{ds}.log",
+        "results/logs/explain_xrec/{ds}{seedtag}.log",
     benchmark:
-        "results/benchmarks/explain_xrec/{ds}.tsv"
+        "results/benchmarks/explain_xrec/{ds}{seedtag}.tsv"
+    wildcard_constraints:
+        seedtag=SEED_TAG,
     conda:
         "../../envs/torch.yaml"
     threads: LLM_THREADS

@@ -165,4 +165,30 @@ def summarize(ranks: np.ndarray, ks: Sequence[int], n_boot: int, seed: int, alph
 
 def compare(ranks_a: np.ndarray, ranks_b: np.ndarray, ks: Sequence[int], n_boot: int, seed: int, alpha: float) -> dict:
     """Paired bootstrap of a - b for every metric; the cases must be the same, in the same order."""
-    return {m: paired_bootstrap(per_case(ranks_a, m), per_case(ranks_b, m), n_boot, seed, alpha) for m in metric_names(ks)}
+    return compare_runs([ranks_a], [ranks_b], ks, n_boot, seed, alpha)
+
+
+def compare_runs(runs_a, runs_b, ks: Sequence[int], n_boot: int, seed: int, alpha: float) -> dict:
+    """Paired bootstrap of a - b for every metric, each side's per-case values averaged over its runs
+    (one per seed; a control has one): the test asks whether a beats b on these cases whatever the
+    seed, not whether one lucky seed does."""
+    return {m: paired_bootstrap(np.mean([per_case(r, m) for r in runs_a], axis=0),
+                                np.mean([per_case(r, m) for r in runs_b], axis=0), n_boot, seed, alpha)
+            for m in metric_names(ks)}
+
+
+def over_seeds(values: dict, n_boot: int, seed: int, alpha: float) -> dict:
+    """values: {metric: (n_runs, n_cases) per-case values of each seed's run, cases aligned}. Returns the
+    mean, the standard deviation over seeds of each run's mean (None for one run), and a percentile
+    bootstrap CI over test cases of the seed-averaged per-case values (for one run: exactly
+    bootstrap_ci of that run)."""
+    out = {"n_seeds": None, "metrics": {}, "std": {}, "ci": {}, "per_seed": {}}
+    for name, v in values.items():
+        v = np.atleast_2d(np.asarray(v, dtype=np.float64))
+        run_means = v.mean(1)
+        out["n_seeds"] = len(run_means)
+        out["metrics"][name] = float(run_means.mean())
+        out["std"][name] = float(run_means.std(ddof=1)) if len(run_means) > 1 else None
+        out["ci"][name] = bootstrap_ci(v.mean(0), n_boot, seed, alpha)
+        out["per_seed"][name] = [float(x) for x in run_means]
+    return out

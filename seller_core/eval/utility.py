@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pyarrow as pa
 import torch
 
@@ -59,17 +60,32 @@ def score_utility(eer_path, items_path, test_path, gt_path, explanations_path, o
 
 
 def compare_utility(ranks_a, ranks_b, out_json, a: str, b: str, eval_cfg: dict) -> None:
-    """Rule compare_utility: paired bootstrap of method a minus method b, case by case."""
-    ra = stage_io.read_parquet(ranks_a, ["sample_id", "rank"])
-    rb = stage_io.read_parquet(ranks_b, ["sample_id", "rank"])
-    m = ra.merge(rb, on="sample_id", suffixes=("_a", "_b"), how="inner")
-    if len(m) != len(ra) or len(m) != len(rb):
-        raise BadInputError(ranks_b, f"cases differ from {ranks_a}: {len(ra)} vs {len(rb)} rows, {len(m)} shared")
-    bs = eval_cfg["bootstrap"]
+    """Rule compare_utility: paired bootstrap of method a minus method b, case by case. ranks_a / ranks_b:
+    one ranks file, or one per seed's run of the method (per-case values are averaged over runs)."""
+    runs_a = [ranks_a] if isinstance(ranks_a, (str, bytes)) or not hasattr(ranks_a, "__iter__") else list(ranks_a)
+    runs_b = [ranks_b] if isinstance(ranks_b, (str, bytes)) or not hasattr(ranks_b, "__iter__") else list(ranks_b)
+    ra, rb = aligned_ranks(runs_a), aligned_ranks(runs_a[:1] + runs_b)  # b in a's case order
+    rb = (rb[0], rb[1][1:])
+    bs, ks = eval_cfg["bootstrap"], eval_cfg["ks"]
     write_json(
-        {"a": a, "b": b, "n_cases": len(m),
-         "a_metrics": ranking.metrics_from_ranks(m["rank_a"].to_numpy(), eval_cfg["ks"]),
-         "b_metrics": ranking.metrics_from_ranks(m["rank_b"].to_numpy(), eval_cfg["ks"]),
-         "a_minus_b": ranking.compare(m["rank_a"].to_numpy(), m["rank_b"].to_numpy(), eval_cfg["ks"], bs["n"], bs["seed"], bs["alpha"])},
+        {"a": a, "b": b, "n_cases": int(len(ra[0])), "a_runs": len(runs_a), "b_runs": len(runs_b),
+         "a_metrics": ranking.over_seeds({m: [ranking.per_case(r, m) for r in ra[1]] for m in ranking.metric_names(ks)},
+                                         bs["n"], bs["seed"], bs["alpha"])["metrics"],
+         "b_metrics": ranking.over_seeds({m: [ranking.per_case(r, m) for r in rb[1]] for m in ranking.metric_names(ks)},
+                                         bs["n"], bs["seed"], bs["alpha"])["metrics"],
+         "a_minus_b": ranking.compare_runs(ra[1], rb[1], ks, bs["n"], bs["seed"], bs["alpha"])},
         out_json,
     )
+
+
+def aligned_ranks(paths) -> tuple:
+    """(sample ids, [ranks of each file in that order]): the ranks files of one method's runs, which
+    must hold the same test cases (any order)."""
+    tables = [stage_io.read_parquet(p, ["sample_id", "rank"]) for p in paths]
+    ids = tables[0]["sample_id"].to_numpy()
+    out = []
+    for p, t in zip(paths, tables):
+        if len(t) != len(ids) or not np.array_equal(np.sort(t["sample_id"].to_numpy()), np.sort(ids)):
+            raise BadInputError(p, f"cases differ from {paths[0]}: {len(t)} vs {len(ids)} rows")
+        out.append(t.set_index("sample_id")["rank"].reindex(ids).to_numpy())  # in the first file's order
+    return ids, out

@@ -43,6 +43,63 @@ def _load(path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def runs_by_method(paths: dict, runs: dict) -> dict:
+    """{ds: {run: path}} -> {ds: {method: [path of each seed's run]}} (runs: {method: [run names]})."""
+    return {ds: {m: [by_run[r] for r in rs] for m, rs in runs.items()} for ds, by_run in paths.items()}
+
+
+def _runs_as_list(x) -> list:
+    return [x] if isinstance(x, (str, Path)) else list(x)
+
+
+def utility_over_seeds(json_paths, ranks_paths, bootstrap: dict) -> dict:
+    """One method's Table 2 numbers over its seeds' runs: the first run's record (provenance) with
+    metrics, std and CIs from ranking.over_seeds on the runs' per-case ranks."""
+    from seller_core.eval import ranking
+    from seller_core.eval.utility import aligned_ranks
+
+    json_paths, ranks_paths = _runs_as_list(json_paths), _runs_as_list(ranks_paths)
+    first = _load(json_paths[0])
+    _, ranks = aligned_ranks(ranks_paths)
+    values = {m: [ranking.per_case(r, m) for r in ranks] for m in first["metrics"]}
+    agg = ranking.over_seeds(values, bootstrap["n"], bootstrap["seed"], bootstrap["alpha"])
+    return {**first, **agg, "runs": [_load(p)["method"] for p in json_paths]}
+
+
+def text_over_seeds(json_paths, cases_paths, bootstrap: dict) -> dict:
+    """One method's Table 3 numbers over its seeds' runs: per-case scores through ranking.over_seeds,
+    corpus BLEU as mean and std of the runs' values."""
+    import numpy as np
+    import pandas as pd
+
+    from seller_core.eval import ranking
+
+    json_paths, cases_paths = _runs_as_list(json_paths), _runs_as_list(cases_paths)
+    runs = [_load(p) for p in json_paths]
+    cases = [pd.read_parquet(p).set_index("sample_id") for p in cases_paths]
+    ids = cases[0].index
+    for p, c in zip(cases_paths, cases):
+        if len(c) != len(ids) or not c.index.sort_values().equals(ids.sort_values()):
+            raise ValueError(f"{p}: its cases differ from {cases_paths[0]}'s")
+    cols = ("bertscore_f1", "category_hit")
+    agg = ranking.over_seeds({c: [x[c].reindex(ids).to_numpy() for x in cases] for c in cols},
+                             bootstrap["n"], bootstrap["seed"], bootstrap["alpha"])
+    bleu = {k: np.array([r["corpus_bleu"][k] for r in runs], dtype=float)
+            for k in ("bleu4", "bleu1", "bleu4_ci95_halfwidth")}
+    out = {**runs[0], **agg, "runs": [r["method"] for r in runs]}
+    out["metrics"] = {**runs[0]["metrics"], **agg["metrics"]}
+    if len(runs) > 1:
+        out["metrics"].pop("bertscore_f1_rescaled", None)  # rescaled: taken from single runs only
+    out["corpus_bleu"] = {**runs[0]["corpus_bleu"], **{k: float(v.mean()) for k, v in bleu.items()},
+                          "bleu4_std": float(bleu["bleu4"].std(ddof=1)) if len(runs) > 1 else None}
+    return out
+
+
+def _pm(mean: float, std, nd: int = 4) -> str:
+    """mean, or mean ± std over seeds when there are several."""
+    return f"{mean:.{nd}f}" if std is None else f"{mean:.{nd}f} ± {std:.{nd}f}"
+
+
 def _fmt(x, nd=4) -> str:
     return "—" if x is None else f"{x:.{nd}f}"
 
@@ -95,19 +152,22 @@ def provenance_footer(utility: dict, formats: dict) -> list[str]:
     return lines
 
 
-def table2(utility_paths: dict, paired_paths: dict, formats: dict, out_csv, out_md) -> list[dict]:
-    """utility_paths: {ds: {m: utility json}}; paired_paths: {ds: {baseline: seller-minus-baseline json}}."""
-    utility = {ds: {m: _load(p) for m, p in ms.items()} for ds, ms in utility_paths.items()}
+def table2(utility_paths: dict, ranks_paths: dict, paired_paths: dict, formats: dict, bootstrap: dict,
+           out_csv, out_md) -> list[dict]:
+    """utility_paths / ranks_paths: {ds: {m: [metrics json / ranks parquet of each seed's run]}} (a single
+    path for a one-run method); paired_paths: {ds: {baseline: seller-minus-baseline json}}."""
+    utility = {ds: {m: utility_over_seeds(p, ranks_paths[ds][m], bootstrap) for m, p in ms.items()}
+               for ds, ms in utility_paths.items()}
     rows, md = [], ["# Table 2: explanation utility (EER full-ranking Recall/NDCG@5/10)", ""]
     for ds, methods in utility.items():
         paper = PAPER_T2.get(formats[ds], {})
         paired = {b: _load(p) for b, p in paired_paths.get(ds, {}).items()}
         md_rows = []
         for m, d in methods.items():
-            met, ci = d["metrics"], d["ci"]
-            row = {"dataset": ds, "method": m, "n_cases": d["n_cases"]}
+            met, ci, std = d["metrics"], d["ci"], d["std"]
+            row = {"dataset": ds, "method": m, "n_cases": d["n_cases"], "n_seeds": d["n_seeds"]}
             for k in T2_METRICS:
-                row[k] = met[k]
+                row[k], row[f"{k}_std"] = met[k], std[k]
                 row[f"{k}_lo"], row[f"{k}_hi"] = ci[k]["lo"], ci[k]["hi"]
             if m in paired:  # seller - m, per case
                 diff = paired[m]["a_minus_b"]["ndcg@10"]
@@ -118,7 +178,7 @@ def table2(utility_paths: dict, paired_paths: dict, formats: dict, out_csv, out_
                 row[f"paper_{k}"] = v
             rows.append(row)
             p = row.get("p_seller_vs_this_ndcg@10")
-            md_rows.append([m] + [f"{met[k]:.4f} [{ci[k]['lo']:.4f}, {ci[k]['hi']:.4f}]" for k in T2_METRICS]
+            md_rows.append([m] + [f"{_pm(met[k], std[k])} [{ci[k]['lo']:.4f}, {ci[k]['hi']:.4f}]" for k in T2_METRICS]
                            + [_p(p, paired[m]["a_minus_b"]["ndcg@10"]["n_boot"]) if p is not None else "", _fmt(paper.get(m, (None,) * 4)[1]), _fmt(paper.get(m, (None,) * 4)[3])])
         present = [b for b in BASELINES if b in methods]
         if "seller" in methods and present:
@@ -132,17 +192,23 @@ def table2(utility_paths: dict, paired_paths: dict, formats: dict, out_csv, out_
             md_rows.append(cells + ["", "", ""])
         md += [f"## {ds}", "", _md_table(["method", "Recall@5", "Recall@10", "NDCG@5", "NDCG@10",
                                           "p (SELLER vs, NDCG@10)", "paper R@10", "paper N@10"], md_rows), ""]
-    md += ["Cells: mean over test cases [95% percentile-bootstrap CI]. p: paired bootstrap over the same test cases "
-           "of SELLER − method on NDCG@10 (two-sided). Improve: SELLER relative to the best of PETER/PEPLER/XRec present. "
+    n_seeds = max(d["n_seeds"] for ms in utility.values() for d in ms.values())
+    md += ["Cells: mean over test cases " + ("± standard deviation over seeds (trainable methods; one run for the "
+           "controls) " if n_seeds > 1 else "") + "[95% percentile-bootstrap CI over test cases"
+           + (" of the per-case values averaged over seeds" if n_seeds > 1 else "") + "]. "
+           f"Seeds per trainable method: {n_seeds}. p: paired bootstrap over the same test cases of SELLER − method "
+           "on NDCG@10 (two-sided" + (", per-case values averaged over each method's seeds" if n_seeds > 1 else "")
+           + "). Improve: SELLER relative to the best of PETER/PEPLER/XRec present. "
            "`gt` is the oracle (the sample's own GT explanation); the paper does not report it.", ""]
     md += provenance_footer(utility, formats)
     _write_outputs(rows, md, out_csv, out_md)
     return rows
 
 
-def table3(text_paths: dict, formats: dict, out_csv, out_md) -> list[dict]:
-    """text_paths: {ds: {m: text-metrics json}}."""
-    text = {ds: {m: _load(p) for m, p in ms.items()} for ds, ms in text_paths.items()}
+def table3(text_paths: dict, cases_paths: dict, formats: dict, bootstrap: dict, out_csv, out_md) -> list[dict]:
+    """text_paths / cases_paths: {ds: {m: [text-metrics json / per-case parquet of each seed's run]}}."""
+    text = {ds: {m: text_over_seeds(p, cases_paths[ds][m], bootstrap) for m, p in ms.items()}
+            for ds, ms in text_paths.items()}
     rows, md = [], ["# Table 3: explanation text quality against the GT", ""]
     scorer = set()
     for ds, methods in text.items():
@@ -151,23 +217,31 @@ def table3(text_paths: dict, formats: dict, out_csv, out_md) -> list[dict]:
         for m, d in methods.items():
             met, ci, bleu = d["metrics"], d["ci"], d["corpus_bleu"]
             scorer.add((d["bertscore"]["model"], d["bertscore"]["num_layers"], d["bertscore"]["hash"]))
-            row = {"dataset": ds, "method": m, "bleu4": bleu["bleu4"], "bleu4_ci95_halfwidth": bleu["bleu4_ci95_halfwidth"],
-                   "bleu1": bleu["bleu1"], "bertscore_f1": met["bertscore_f1"],
+            std = d["std"]
+            row = {"dataset": ds, "method": m, "n_seeds": d["n_seeds"], "bleu4": bleu["bleu4"], "bleu4_std": bleu["bleu4_std"],
+                   "bleu4_ci95_halfwidth": bleu["bleu4_ci95_halfwidth"],
+                   "bleu1": bleu["bleu1"], "bertscore_f1": met["bertscore_f1"], "bertscore_f1_std": std["bertscore_f1"],
                    "bertscore_f1_lo": ci["bertscore_f1"]["lo"], "bertscore_f1_hi": ci["bertscore_f1"]["hi"],
                    "bertscore_f1_rescaled": met.get("bertscore_f1_rescaled"),
-                   "category_hit": met["category_hit"], "category_hit_lo": ci["category_hit"]["lo"],
+                   "category_hit": met["category_hit"], "category_hit_std": std["category_hit"],
+                   "category_hit_lo": ci["category_hit"]["lo"],
                    "category_hit_hi": ci["category_hit"]["hi"],
                    "paper_bleu": paper.get(m, (None, None))[0], "paper_bertscore": paper.get(m, (None, None))[1]}
             rows.append(row)
-            md_rows.append([m, f"{row['bleu4']:.4f} ± {row['bleu4_ci95_halfwidth']:.4f}", f"{row['bleu1']:.4f}",
-                            f"{row['bertscore_f1']:.4f} [{row['bertscore_f1_lo']:.4f}, {row['bertscore_f1_hi']:.4f}]",
+            md_rows.append([m, f"{_pm(row['bleu4'], row['bleu4_std'])} (±{row['bleu4_ci95_halfwidth']:.4f})",
+                            f"{row['bleu1']:.4f}",
+                            f"{_pm(row['bertscore_f1'], row['bertscore_f1_std'])} [{row['bertscore_f1_lo']:.4f}, {row['bertscore_f1_hi']:.4f}]",
                             _fmt(row["bertscore_f1_rescaled"]),
-                            f"{row['category_hit']:.3f} [{row['category_hit_lo']:.3f}, {row['category_hit_hi']:.3f}]",
+                            f"{_pm(row['category_hit'], row['category_hit_std'], 3)} [{row['category_hit_lo']:.3f}, {row['category_hit_hi']:.3f}]",
                             _fmt(row["paper_bleu"]), _fmt(row["paper_bertscore"])])
         md += [f"## {ds}", "", _md_table(["method", "BLEU-4", "BLEU-1", "BERTScore F1", "BERTScore F1 (rescaled)",
                                           "category hit rate", "paper BLEU", "paper BERTScore"], md_rows), ""]
     any_d = next(iter(next(iter(text.values())).values()))
-    md += [f"BLEU: sacrebleu corpus BLEU on a 0-1 scale (`{any_d['corpus_bleu']['signature']}`; ± = sacrebleu's "
+    n_seeds = max(d["n_seeds"] for ms in text.values() for d in ms.values())
+    md += [f"Seeds per trainable method: {n_seeds}" + (" (cells: mean ± standard deviation over seeds; CIs over test "
+           "cases of the seed-averaged per-case scores; BLEU-4's bracket is the mean of the runs' half-widths)"
+           if n_seeds > 1 else "") + ".",
+           f"BLEU: sacrebleu corpus BLEU on a 0-1 scale (`{any_d['corpus_bleu']['signature']}`; (±) = sacrebleu's "
            "bootstrap 95% half-width). The paper cites BLEURT for its \"BLEU\"; **BLEURT is not computed** (its "
            "checkpoints do not ship offline). BERTScore F1 with bert-score: "
            + "; ".join(f"scorer `{s}`, layer {n}, hash `{h}`" for s, n, h in sorted(scorer))
@@ -183,12 +257,27 @@ def table3(text_paths: dict, formats: dict, out_csv, out_md) -> list[dict]:
     return rows
 
 
+def _mean_cost(paths) -> dict | None:
+    """A method's cost record, its times and token counts averaged over its seeds' runs."""
+    if not paths:
+        return None
+    runs = [_load(p) for p in _runs_as_list(paths)]
+    out = dict(runs[0])
+    for k in ("wall_seconds", "tokens", "new_tokens", "peak_rss_mb"):
+        vals = [r[k] for r in runs if r.get(k) is not None]
+        if vals:
+            out[k] = sum(vals) / len(vals)
+    out["n_runs"] = len(runs)
+    return out
+
+
 def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict | None = None) -> list[dict]:
-    """costs: {ds: {m: {"train": cost json path or None, "generate": cost json path}}}; times relative to XRec.
+    """costs: {ds: {m: {"train": cost json path(s) or None, "generate": cost json path(s)}}}, a list of paths
+    for a method with several seeds' runs (their mean is reported); times relative to XRec.
     setting: {"llm": {name, source}, "data": {ds: synthetic | real}, "gt_backend": ...} for the footer."""
     rows, md = [], ["# Table 5: training and inference cost relative to XRec", ""]
     for ds, methods in costs.items():
-        loaded = {m: {k: (_load(p) if p else None) for k, p in parts.items()} for m, parts in methods.items()}
+        loaded = {m: {k: _mean_cost(p) for k, p in parts.items()} for m, parts in methods.items()}
         ref = loaded.get("xrec")
         md_rows = []
         for m, parts in loaded.items():
@@ -209,7 +298,7 @@ def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict | None = N
         md += [f"## {ds}", "", _md_table(["method", "training (× XRec)", "inference (× XRec)", "training s",
                                           "inference s", "device", "paper training", "paper inference"], md_rows), ""]
     md += [f"Wall-clock seconds of each method's training job and of generating the test explanations, as the "
-           f"jobs recorded them (cost.json), on: {hardware}. The paper's times are for LLaMA-2-7B on GPUs; ours "
+           f"jobs recorded them (cost.json; the mean over a method's seeds), on: {hardware}. The paper's times are for LLaMA-2-7B on GPUs; ours "
            "come from whatever backbone and hardware ran the jobs, so only the ratios are comparable, and only "
            "roughly. The paper's LLaMA2-7B row (bare backbone inference) is not reproduced here.", ""]
     if setting:
