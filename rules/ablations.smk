@@ -21,6 +21,11 @@ rule fig2_ablation:
             m=ABLATIONS,
         ),
         text=expand("results/metrics/{ds}/text/{m}.json", ds=DATASETS, m=ABLATIONS),
+        reference=expand(
+            "results/metrics/{ds}/utility/{kind}/empty.json",
+            ds=DATASETS,
+            kind=UTILITY_KIND,
+        ),
         code=code("ablations.py"),
     output:
         png="results/figures/fig2_ablation.png",

@@ -3,6 +3,7 @@ models, and on data where the target's category is not predictable from the hist
 explanations beat random and empty ones with a CI that excludes zero."""
 
 import copy
+import json
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import torch
 from recommender_fixtures import N_CATS, make_data
 from seller_core.errors import BadInputError
 from seller_core.eval import ranking
+from seller_core.eval.utility import compare_utility
 from seller_core.explain.controls import control_texts
 from seller_core.models.eer import EER, EERConfig
 from seller_core.models.sasrec import SASRec, SASRecConfig
@@ -184,3 +186,22 @@ def test_stage_functions_end_to_end_on_files(tmp_path):
     with pytest.raises(ValueError, match="trained with encoder"):
         score_utility(m / "eer.pt", p["items"], p["test"], p["gt"], tmp_path / "gt.parquet", tmp_path / "x.json",
                       tmp_path / "x.parquet", "gt", "both", dict(embed_cfg, model=str(tmp_path)), EVAL, "synthetic")
+
+
+def test_compare_utility_over_seed_runs_aligns_cases_by_id(tmp_path):
+    """Paired test over each method's seed runs: a run whose file lists the cases in another order is
+    aligned by sample_id; a run with other cases is an error naming its file."""
+    ids = np.arange(10, 20)
+    pd.DataFrame({"sample_id": ids, "rank": np.arange(1, 11)}).to_parquet(tmp_path / "a.parquet")
+    pd.DataFrame({"sample_id": ids[::-1], "rank": np.arange(1, 11)[::-1]}).to_parquet(tmp_path / "a1.parquet")
+    pd.DataFrame({"sample_id": ids, "rank": np.full(10, 50)}).to_parquet(tmp_path / "b.parquet")
+    compare_utility([tmp_path / "a.parquet", tmp_path / "a1.parquet"], [tmp_path / "b.parquet"], tmp_path / "c.json",
+                    "a", "b", EVAL)
+    cmp = json.loads((tmp_path / "c.json").read_text())
+    assert (cmp["a_runs"], cmp["b_runs"], cmp["n_cases"]) == (2, 1, 10)
+    # a1 is a in another order: the seed average equals a itself
+    assert cmp["a_metrics"]["recall@5"] == pytest.approx(0.5)
+    pd.DataFrame({"sample_id": ids + 1, "rank": np.arange(1, 11)}).to_parquet(tmp_path / "other.parquet")
+    with pytest.raises(BadInputError, match="other.parquet.*cases differ"):
+        compare_utility([tmp_path / "a.parquet", tmp_path / "other.parquet"], [tmp_path / "b.parquet"],
+                        tmp_path / "d.json", "a", "b", EVAL)

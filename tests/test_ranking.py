@@ -89,3 +89,23 @@ def test_compare_is_per_metric():
     out = ranking.compare(ra, rb, ks=(5, 10), n_boot=200, seed=0, alpha=0.05)
     assert set(out) == {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
     assert out["recall@5"]["diff"] == pytest.approx(0.25)
+
+
+def test_over_seeds_one_run_is_that_runs_bootstrap_and_two_runs_average_per_case():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(200), rng.random(200)
+    one = ranking.over_seeds({"x": [a]}, 500, 3, 0.05)
+    assert one["ci"]["x"] == ranking.bootstrap_ci(a, 500, 3, 0.05) and one["std"]["x"] is None
+    two = ranking.over_seeds({"x": [a, b]}, 500, 3, 0.05)
+    assert two["metrics"]["x"] == pytest.approx((a.mean() + b.mean()) / 2)
+    assert two["std"]["x"] == pytest.approx(abs(a.mean() - b.mean()) / math.sqrt(2))
+    assert two["ci"]["x"] == ranking.bootstrap_ci((a + b) / 2, 500, 3, 0.05)  # CI over cases of the seed mean
+    assert two["per_seed"]["x"] == pytest.approx([a.mean(), b.mean()])
+
+
+def test_compare_runs_averages_each_side_over_its_seeds():
+    a1, a2, b = np.array([1, 3, 20, 2]), np.array([2, 1, 1, 30]), np.array([5, 5, 5, 5])
+    got = ranking.compare_runs([a1, a2], [b], [5], 200, 0, 0.05)["recall@5"]
+    # recall@5 per case: a1 -> 1,1,0,1; a2 -> 1,1,1,0; mean -> 1,1,.5,.5; b -> 1 everywhere
+    assert got["diff"] == pytest.approx(-0.25)
+    assert ranking.compare_runs([a1], [b], [5], 200, 0, 0.05) == ranking.compare(a1, b, [5], 200, 0, 0.05)

@@ -14,7 +14,8 @@ def by_ds(paths, names):
 
 
 if p.target == "fig2":
-    figures.fig2(by_ds(i.utility, p.methods), by_ds(i.text, p.methods), o.png, o.csv)
+    figures.fig2(by_ds(i.utility, p.methods), by_ds(i.text, p.methods), o.png, o.csv,
+                 dict(zip(p.datasets, i.reference)))
 else:
     tables.table4(by_ds(i.utility, p.rows), p.formats, o.csv, o.md)
 log.info("%s written", p.target)

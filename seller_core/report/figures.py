@@ -17,8 +17,10 @@ PANELS = (("utility", "ndcg@10", "NDCG@10 (EER)"), ("utility", "recall@10", "Rec
           ("text", "bertscore_f1", "BERTScore F1 vs GT"), ("text", "category_hit", "category hit rate"))
 
 
-def fig2(utility_paths: dict, text_paths: dict, out_png, out_csv) -> list[dict]:
-    """utility_paths / text_paths: {ds: {method: metrics json}} with method in LABELS."""
+def fig2(utility_paths: dict, text_paths: dict, out_png, out_csv, reference_paths: dict | None = None) -> list[dict]:
+    """utility_paths / text_paths: {ds: {method: metrics json}} with method in LABELS; reference_paths:
+    {ds: utility json of the `empty` explanation}, drawn as a dashed line on the utility panels (what the
+    EER achieves from the history alone: below it, an explanation hurts)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,6 +47,12 @@ def fig2(utility_paths: dict, text_paths: dict, out_png, out_csv) -> list[dict]:
             colors = ["#1f77b4" if m == "seller" else "#aec7e8" for m in methods]
             err = [[m - lo_ for m, lo_ in zip(means, lo)], [hi_ - m for m, hi_ in zip(means, hi)]]
             ax.bar(range(len(methods)), means, yerr=err, capsize=3, color=colors, edgecolor="black", linewidth=0.5)
+            if source == "utility" and reference_paths:
+                ref = json.loads(Path(reference_paths[ds]).read_text())["metrics"][metric]
+                ax.axhline(ref, color="#d62728", linestyle="--", linewidth=1, label="empty explanation")
+                ax.legend(loc="upper right", fontsize=7)
+                rows.append({"dataset": ds, "method": "empty", "variant": "empty (reference)", "metric": metric,
+                             "mean": ref, "lo": None, "hi": None})
             ax.set_xticks(range(len(methods)), [LABELS.get(m, m) for m in methods], rotation=20)
             ax.set_title(f"{ds}: {title}", fontsize=10)
             ax.set_ylim(bottom=0)
@@ -54,7 +62,9 @@ def fig2(utility_paths: dict, text_paths: dict, out_png, out_csv) -> list[dict]:
     prov = next(iter(data["utility"][datasets[0]].values()))["provenance"]
     backbone = {v for ms in data["utility"].values() for d in ms.values()
                 for k, v in d["provenance"]["method"].get("models", {}).items() if k == "backbone"}
-    caption = (f"Ablation of SELLER (paper Fig. 2). BE: behavioural embedding, SE: semantic embedding, CT: category "
+    setting = ("NOT the paper's setting (synthetic data / offline GT / stand-in models). "
+               if prov["data_source"] != "real" or prov["gt_backend"] == "offline" else "")
+    caption = (f"{setting}Ablation of SELLER (paper Fig. 2); the first seed's run of each variant. BE: behavioural embedding, SE: semantic embedding, CT: category "
                f"texts, DE: BE+SE. Error bars: 95% bootstrap CIs over test cases. Data: {prov['data_source']}; GT "
                f"backend: {prov['gt_backend']}; encoder: {prov['encoder']}; backbone: {', '.join(sorted(backbone)) or 'n/a'}.")
     fig.suptitle("SELLER ablation: utility (EER) and text quality", fontsize=12)
