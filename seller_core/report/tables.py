@@ -128,6 +128,33 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def model_lines(method_provenance: dict, seen: set | None = None) -> list[str]:
+    """Footer lines naming the models each method really ran with ({method: its provenance record}):
+    the LLM backbone (path, architecture, size, dtype, device), XRec's profile source, the named
+    models of the record (a method's own weights file is left out: it names nothing)."""
+    seen = set() if seen is None else seen
+    lines, users = [], {}
+    for m, prov in method_provenance.items():
+        found = []
+        bb = prov.get("backbone")
+        if bb:
+            found.append(("backbone", f"`{bb.get('name_or_path') or bb.get('path')}` ({bb.get('architecture')}, "
+                                      f"{bb.get('n_layers')} layers x {bb.get('hidden_size')}, "
+                                      f"{str(bb.get('dtype', '')).replace('torch.', '')}, on {prov.get('device', '?')})"))
+        if prov.get("profiles"):
+            found.append(("profiles", f"`{prov['profiles'].get('model')}` (backend {prov['profiles'].get('backend')})"))
+        for role, name in sorted(prov.get("models", {}).items()):
+            if not str(name).startswith("results/models/"):
+                found.append(({"gt": "GT text"}.get(role, role), f"`{name}`"))
+        for role, text in found:
+            users.setdefault((role, text), []).append(m)
+    for (role, text), ms in users.items():
+        if (role, text) not in seen:
+            seen.add((role, text))
+            lines.append(f"- {role} ({', '.join(ms)}): {text}")
+    return lines
+
+
 def provenance_footer(utility: dict, formats: dict) -> list[str]:
     """Footer lines from the metrics files' own provenance records ({ds: {m: metrics json}})."""
     lines, seen = [], set()
@@ -136,12 +163,7 @@ def provenance_footer(utility: dict, formats: dict) -> list[str]:
         lines.append(f"- `{ds}` ({formats[ds]} format): **{any_m['data_source']} data**, GT backend "
                      f"**{any_m['gt_backend']}**, EER kind `{any_m['eer']['gt_kind']}`, sentence encoder "
                      f"`{any_m['encoder']}`.")
-        for m, d in methods.items():
-            models = d["provenance"]["method"].get("models", {})
-            for role, name in sorted(models.items()):
-                if (role, name) not in seen:
-                    seen.add((role, name))
-                    lines.append(f"- {m}: {role} = `{name}`")
+        lines += model_lines({m: d["provenance"]["method"] for m, d in methods.items()}, seen)
     synthetic = any(next(iter(ms.values()))["provenance"]["data_source"] != "real" for ms in utility.values())
     offline = any(next(iter(ms.values()))["provenance"]["gt_backend"] == "offline" for ms in utility.values())
     if synthetic or offline:
@@ -253,6 +275,9 @@ def table3(text_paths: dict, cases_paths: dict, formats: dict, bootstrap: dict, 
         md += ["**Not the paper's setting** (synthetic data and/or the offline template GT backend, stand-in "
                "scorer): compare methods within this table, never with the paper's numbers."]
     md += [f"- `{ds}`: **{pv['data_source']} data**, GT backend **{pv['gt_backend']}**" for ds, pv in provs.items()]
+    seen: set = set()
+    for ms in text.values():
+        md += model_lines({m: d["provenance"].get("method", {}) for m, d in ms.items()}, seen)
     _write_outputs(rows, md, out_csv, out_md)
     return rows
 
