@@ -22,6 +22,13 @@ PREPROCESS_OVERRIDES = {
     if isinstance(ds, dict)
 }
 
+for _section in ("seg", "xrec", "pepler", "peter"):
+    if "seed" in (config.get(_section) or {}):
+        raise ValueError(
+            f"config key {_section}.seed: the seeds of the trainable methods are the top-level list "
+            f"`seeds:` (e.g. seeds: [{config[_section]['seed']}]); every such method runs once per seed"
+        )
+
 # `--config 'seeds=[0,1,2]'` arrives as strings: seeds are integers
 if isinstance(config.get("seeds"), list):
     config["seeds"] = [

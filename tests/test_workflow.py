@@ -41,6 +41,9 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
     ({"datasets": {"y": {"format": "csv", "synthetic": {"users": 3, "items": 3}}}}, "format"),
     ({**TINY, "eer": {"utility_kind": "both"}, "controls": {"kind": "intent"}}, "controls.kind"),
     ({**TINY, "methods": ["gt", "no/slash"]}, "methods"),
+    ({**TINY, "methods": ["gt", "seller-s1"]}, "methods"),  # a name a seed's run would take
+    ({**TINY, "seeds": [0, 0]}, "seeds"),
+    ({**TINY, "seg": {"seed": 1}}, "seg.seed"),  # moved to the top-level seeds list
 ])
 def test_bad_config_is_rejected_naming_the_key(tmp_path, config, key):
     run = snakemake(tmp_path, config, "-n", "results/tables/table1.csv")
