@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pyarrow as pa
 import torch
 
@@ -17,6 +16,7 @@ from seller_core.data import stage_io
 from seller_core.data.io import write_json, write_parquet
 from seller_core.errors import BadInputError
 from seller_core.eval import ranking
+from seller_core.eval.stats import aligned_ranks
 from seller_core.explain.interface import read_explanations, read_provenance
 from seller_core.models.eer import load_eer
 from seller_core.text import embed
@@ -76,16 +76,3 @@ def compare_utility(ranks_a, ranks_b, out_json, a: str, b: str, eval_cfg: dict) 
          "a_minus_b": ranking.compare_runs(ra[1], rb[1], ks, bs["n"], bs["seed"], bs["alpha"])},
         out_json,
     )
-
-
-def aligned_ranks(paths) -> tuple:
-    """(sample ids, [ranks of each file in that order]): the ranks files of one method's runs, which
-    must hold the same test cases (any order)."""
-    tables = [stage_io.read_parquet(p, ["sample_id", "rank"]) for p in paths]
-    ids = tables[0]["sample_id"].to_numpy()
-    out = []
-    for p, t in zip(paths, tables):
-        if len(t) != len(ids) or not np.array_equal(np.sort(t["sample_id"].to_numpy()), np.sort(ids)):
-            raise BadInputError(p, f"cases differ from {paths[0]}: {len(t)} vs {len(ids)} rows")
-        out.append(t.set_index("sample_id")["rank"].reindex(ids).to_numpy())  # in the first file's order
-    return ids, out

@@ -54,25 +54,24 @@ def _runs_as_list(x) -> list:
 
 def utility_over_seeds(json_paths, ranks_paths, bootstrap: dict) -> dict:
     """One method's Table 2 numbers over its seeds' runs: the first run's record (provenance) with
-    metrics, std and CIs from ranking.over_seeds on the runs' per-case ranks."""
-    from seller_core.eval import ranking
-    from seller_core.eval.utility import aligned_ranks
+    metrics, std and CIs from stats.over_seeds on the runs' per-case ranks."""
+    from seller_core.eval import stats
 
     json_paths, ranks_paths = _runs_as_list(json_paths), _runs_as_list(ranks_paths)
     first = _load(json_paths[0])
-    _, ranks = aligned_ranks(ranks_paths)
-    values = {m: [ranking.per_case(r, m) for r in ranks] for m in first["metrics"]}
-    agg = ranking.over_seeds(values, bootstrap["n"], bootstrap["seed"], bootstrap["alpha"])
+    _, ranks = stats.aligned_ranks(ranks_paths)
+    values = {m: [stats.per_case(r, m) for r in ranks] for m in first["metrics"]}
+    agg = stats.over_seeds(values, bootstrap["n"], bootstrap["seed"], bootstrap["alpha"])
     return {**first, **agg, "runs": [_load(p)["method"] for p in json_paths]}
 
 
 def text_over_seeds(json_paths, cases_paths, bootstrap: dict) -> dict:
-    """One method's Table 3 numbers over its seeds' runs: per-case scores through ranking.over_seeds,
+    """One method's Table 3 numbers over its seeds' runs: per-case scores through stats.over_seeds,
     corpus BLEU as mean and std of the runs' values."""
     import numpy as np
     import pandas as pd
 
-    from seller_core.eval import ranking
+    from seller_core.eval import stats
 
     json_paths, cases_paths = _runs_as_list(json_paths), _runs_as_list(cases_paths)
     runs = [_load(p) for p in json_paths]
@@ -82,7 +81,7 @@ def text_over_seeds(json_paths, cases_paths, bootstrap: dict) -> dict:
         if len(c) != len(ids) or not c.index.sort_values().equals(ids.sort_values()):
             raise ValueError(f"{p}: its cases differ from {cases_paths[0]}'s")
     cols = ("bertscore_f1", "category_hit")
-    agg = ranking.over_seeds({c: [x[c].reindex(ids).to_numpy() for x in cases] for c in cols},
+    agg = stats.over_seeds({c: [x[c].reindex(ids).to_numpy() for x in cases] for c in cols},
                              bootstrap["n"], bootstrap["seed"], bootstrap["alpha"])
     bleu = {k: np.array([r["corpus_bleu"][k] for r in runs], dtype=float)
             for k in ("bleu4", "bleu1", "bleu4_ci95_halfwidth")}
