@@ -9,13 +9,16 @@ import pytest
 
 from seller_core.report import figures, tables
 
-PROV = {"data_source": "synthetic", "gt_backend": "offline", "encoder": "enc-x",
-        "method": {"models": {"backbone": "tiny-llama"}}, "eer": {"gt_kind": "both"}}
+# the shape score_utility writes (a SEG variant's provenance names its backbone)
+PROV = {"data_source": "synthetic", "gt_backend": "offline", "encoder": "enc-x", "eer": {"gt_kind": "both"},
+        "method": {"backbone": {"name_or_path": "resources/llm/tiny-llama", "architecture": "LlamaForCausalLM",
+                                "n_layers": 2, "hidden_size": 64, "dtype": "torch.float32"}, "device": "cpu"}}
 
 
 def utility_json(path, method, kind, ndcg, recall):
     ci = {k: {"lo": v - 0.01, "hi": v + 0.01} for k, v in (("ndcg@10", ndcg), ("recall@10", recall))}
-    path.write_text(json.dumps({"method": method, "eer_kind": kind, "n_cases": 40, "provenance": PROV,
+    prov = {**PROV, "eer": {"gt_kind": kind}}
+    path.write_text(json.dumps({"method": method, "eer_kind": kind, "n_cases": 40, "provenance": prov,
                                 "metrics": {"ndcg@10": ndcg, "recall@10": recall}, "ci": ci}))
     return path
 
@@ -43,6 +46,9 @@ def test_fig2_draws_every_variant_and_the_empty_reference(tmp_path):
         assert float(rows[(m, "category_hit")]["mean"]) == pytest.approx(0.1 * i)
     assert float(rows[("empty", "ndcg@10")]["mean"]) == pytest.approx(0.033)
     assert ("empty", "bertscore_f1") not in rows  # the reference line is on the utility panels only
+    caption = figures.ablation_caption([json.loads(p.read_text()) for p in util["d"].values()])
+    assert caption.startswith("NOT the paper's setting")
+    assert "backbone: resources/llm/tiny-llama (LlamaForCausalLM)" in caption
 
 
 def test_table4_scores_each_row_with_its_own_kind(tmp_path):
@@ -58,3 +64,5 @@ def test_table4_scores_each_row_with_its_own_kind(tmp_path):
     assert got["both"]["paper_ndcg@10"] == "0.0116"  # the paper's number beside ours
     md = (tmp_path / "t4.md").read_text()
     assert "Not the paper's setting" in md and "synthetic" in md
+    assert "EER kinds `both`, `category`, `intent`" in md  # each row's own kind, not the first row's
+    assert "`resources/llm/tiny-llama` (LlamaForCausalLM, 2 layers x 64" in md

@@ -59,14 +59,7 @@ def fig2(utility_paths: dict, text_paths: dict, out_png, out_csv, reference_path
             ax.grid(axis="y", alpha=0.3)
             if c == 0:
                 ax.set_ylabel("mean over test cases")
-    prov = next(iter(data["utility"][datasets[0]].values()))["provenance"]
-    backbone = {v for ms in data["utility"].values() for d in ms.values()
-                for k, v in d["provenance"]["method"].get("models", {}).items() if k == "backbone"}
-    setting = ("NOT the paper's setting (synthetic data / offline GT / stand-in models). "
-               if prov["data_source"] != "real" or prov["gt_backend"] == "offline" else "")
-    caption = (f"{setting}Ablation of SELLER (paper Fig. 2); the first seed's run of each variant. BE: behavioural embedding, SE: semantic embedding, CT: category "
-               f"texts, DE: BE+SE. Error bars: 95% bootstrap CIs over test cases. Data: {prov['data_source']}; GT "
-               f"backend: {prov['gt_backend']}; encoder: {prov['encoder']}; backbone: {', '.join(sorted(backbone)) or 'n/a'}.")
+    caption = ablation_caption([d for ms in data["utility"].values() for d in ms.values()])
     fig.suptitle("SELLER ablation: utility (EER) and text quality", fontsize=12)
     fig.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=8, wrap=True)
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
@@ -78,3 +71,17 @@ def fig2(utility_paths: dict, text_paths: dict, out_png, out_csv, reference_path
         w.writeheader()
         w.writerows(rows)
     return rows
+
+
+def ablation_caption(utility_records: list[dict]) -> str:
+    """Fig. 2's caption line from the utility metrics records it plots: the setting (labelled when it is
+    not the paper's), the data, GT backend, encoder and the LLM backbone the variants really ran on."""
+    prov = utility_records[0]["provenance"]
+    backbone = {f"{bb.get('name_or_path') or bb.get('path')} ({bb.get('architecture')})"
+                for d in utility_records if (bb := d["provenance"]["method"].get("backbone"))}
+    setting = ("NOT the paper's setting (synthetic data / offline GT / stand-in models). "
+               if prov["data_source"] != "real" or prov["gt_backend"] == "offline" else "")
+    return (f"{setting}Ablation of SELLER (paper Fig. 2); the first seed's run of each variant. BE: behavioural "
+            f"embedding, SE: semantic embedding, CT: category texts, DE: BE+SE. Error bars: 95% bootstrap CIs over "
+            f"test cases. Data: {prov['data_source']}; GT backend: {prov['gt_backend']}; encoder: {prov['encoder']}; "
+            f"backbone: {', '.join(sorted(backbone)) or 'n/a'}.")

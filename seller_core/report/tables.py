@@ -159,9 +159,10 @@ def provenance_footer(utility: dict, formats: dict) -> list[str]:
     lines, seen = [], set()
     for ds, methods in utility.items():
         any_m = next(iter(methods.values()))["provenance"]
+        kinds = sorted({d["provenance"]["eer"]["gt_kind"] for d in methods.values()})  # Table 4: one per row
         lines.append(f"- `{ds}` ({formats[ds]} format): **{any_m['data_source']} data**, GT backend "
-                     f"**{any_m['gt_backend']}**, EER kind `{any_m['eer']['gt_kind']}`, sentence encoder "
-                     f"`{any_m['encoder']}`.")
+                     f"**{any_m['gt_backend']}**, EER kind{'s' * (len(kinds) > 1)} "
+                     f"{', '.join(f'`{k}`' for k in kinds)}, sentence encoder `{any_m['encoder']}`.")
         lines += model_lines({m: d["provenance"]["method"] for m, d in methods.items()}, seen)
     synthetic = any(next(iter(ms.values()))["provenance"]["data_source"] != "real" for ms in utility.values())
     offline = any(next(iter(ms.values()))["provenance"]["gt_backend"] == "offline" for ms in utility.values())
