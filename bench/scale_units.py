@@ -60,6 +60,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def untrained_sasrec(cfg: dict, n_items: int):
+    """A SASRec of the configured shape; its cost per batch does not depend on its weights."""
+    import torch
+
+    from seller_core.models.sasrec import SASRec, SASRecConfig
+
+    s = cfg["sasrec"]
+    torch.manual_seed(0)
+    return SASRec(SASRecConfig(n_items=n_items, max_len=s["max_len"], d=s["d"], n_layers=s["n_layers"],
+                               n_heads=s["n_heads"], d_ff=s["d_ff"], dropout=s["dropout"]))
+
+
 def sample(n_total: int, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_total, size=min(n, n_total), replace=False))
 
@@ -96,7 +108,6 @@ def eer_unit(workdir: Path, ds: str, n: int, batches: int) -> dict:
 
     from seller_core.data import stage_io
     from seller_core.eval import ranking
-    from seller_core.models.sasrec import SASRec, SASRecConfig
     from seller_core.text import embed
     from seller_core.train.eer_train import train_eer
 
@@ -129,11 +140,8 @@ def eer_unit(workdir: Path, ds: str, n: int, batches: int) -> dict:
     tr = train.iloc[sample(len(train), b, seed=1)].reset_index(drop=True)
     va = valid.iloc[sample(len(valid), n, seed=2)].reset_index(drop=True)
     e_tr, e_va = np.resize(e, (len(tr), e.shape[1])), np.resize(e, (len(va), e.shape[1]))
-    s = cfg["sasrec"]
-    sasrec = SASRec(SASRecConfig(n_items=n_items, max_len=s["max_len"], d=s["d"], n_layers=s["n_layers"],
-                                 n_heads=s["n_heads"], d_ff=s["d_ff"], dropout=s["dropout"]))
     t0 = time.perf_counter()
-    eer, _ = train_eer(sasrec, tr, e_tr, va, e_va, eer_cfg, cfg["eval"])  # epoch 0 validation, 1 epoch, validation
+    eer, _ = train_eer(untrained_sasrec(cfg, n_items), tr, e_tr, va, e_va, eer_cfg, cfg["eval"])  # epoch 0 validation, 1 epoch, validation
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ranking.model_ranks(eer, va, n_items, cfg["eval"], cond=e_va)
@@ -143,7 +151,7 @@ def eer_unit(workdir: Path, ds: str, n: int, batches: int) -> dict:
     epoch_s = train_s / len(tr) * len(train)
     valid_s = val_s / len(va) * len(valid)
     seconds = load_s + embed_s + epoch_s + 2 * valid_s
-    grow_mb = ((len(train) + len(valid)) * e.shape[1] * 4 + len(train) * s["max_len"] * 8) / 2**20
+    grow_mb = ((len(train) + len(valid)) * e.shape[1] * 4 + len(train) * cfg["sasrec"]["max_len"] * 8) / 2**20
     return {"stage": "eer_epoch", "rule": "train_eer", "seconds": round(seconds, 1),
             "peak_rss_mb": round(peak_rss_mb(), 1), "peak_rss_mb_est": round(peak_rss_mb() + grow_mb, 1),
             "note": f"extrapolated: load {load_s:.1f} s + encode {distinct_train + distinct_valid} distinct "
@@ -153,11 +161,8 @@ def eer_unit(workdir: Path, ds: str, n: int, batches: int) -> dict:
 
 
 def write_standins(workdir: Path, ds: str) -> dict:
-    import torch
-
     from seller_core.data import stage_io
     from seller_core.data.io import write_json
-    from seller_core.models.sasrec import SASRec, SASRecConfig
     from seller_core.train.sasrec_train import save_sasrec
 
     cfg = merged_config(workdir)
@@ -172,11 +177,7 @@ def write_standins(workdir: Path, ds: str) -> dict:
         written.append("item_text_emb.npy")
     model_dir = workdir / f"results/models/{ds}/sasrec"
     if not (model_dir / "model.pt").exists():  # a SASRec trained by the rule (not --skip-sasrec) is kept
-        s = cfg["sasrec"]
-        torch.manual_seed(0)
-        sasrec = SASRec(SASRecConfig(n_items=n_items, max_len=s["max_len"], d=s["d"], n_layers=s["n_layers"],
-                                     n_heads=s["n_heads"], d_ff=s["d_ff"], dropout=s["dropout"]))
-        save_sasrec(sasrec, [], model_dir / "model.pt", model_dir / "history.json", {"standin": "untrained"})
+        save_sasrec(untrained_sasrec(cfg, n_items), [], model_dir / "model.pt", model_dir / "history.json", {"standin": "untrained"})
         written.append("sasrec/model.pt")
     return {"standins": written}
 
