@@ -21,6 +21,7 @@ from seller_core.explain.interface import read_provenance, write_explanations
 from seller_core.llm.backbone import load_backbone, resolve_device
 from seller_core.llm.generate import DEFAULT_GENERATE
 from seller_core.llm.inject import Injector
+from seller_core.llm.prefix import PrefixCache
 from seller_core.models.seg import SequenceFeatures
 from seller_core.models.sasrec import load_sasrec
 from seller_core.llm.adapter_train import generate_texts, peak_rss_mb
@@ -45,6 +46,8 @@ class SEGExplainer:
         emb = torch.from_numpy(np.load(item_text_emb_path))
         self.feats = SequenceFeatures(load_sasrec(sasrec_path), emb, self.cfg["behaviour"])
         self.builder = prompt_builder(self.tok, self.cfg)
+        # the shared prompt prefix's keys/values, once for every pair this explainer serves
+        self.prefix = PrefixCache.build(self.model, self.builder.encode("").prompt[:self.builder.prefix_len()])
         # no soft token (variant w/o DE): the stock model, no hooks installed at all
         self.injector = Injector(self.model).install() if self.adapter.cfg.paths else None
         self.counts = {"prompts": 0, "prompt_tokens": 0, "new_tokens": 0, "generate_seconds": 0.0,
@@ -60,7 +63,8 @@ class SEGExplainer:
             f = {k: v.to(self.device) for k, v in self.feats([sequences[i] for i in idx]).items()}
             return self.adapter(f)
 
-        texts, counts = generate_texts(self.model, self.tok, self.injector, enc, vectors, gen, self.device, "SELLER")
+        texts, counts = generate_texts(self.model, self.tok, self.injector, enc, vectors, gen, self.device, "SELLER",
+                                       self.prefix)
         for k in ("prompts", "prompt_tokens", "new_tokens", "generate_seconds"):
             self.counts[k] = round(self.counts[k] + counts[k], 2)
         return texts

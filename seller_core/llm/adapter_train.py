@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import resource
 import time
@@ -28,6 +29,7 @@ import torch
 
 from seller_core.llm.generate import decode, generate_ids
 from seller_core.llm.inject import prompt_embeds
+from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import Encoded, collate
 from seller_core.train import loop
 from seller_core.train.loop import Interrupted
@@ -43,16 +45,18 @@ def autocast_for(device: str):
     return contextlib.nullcontext()  # fp32 on CPU: bf16 is slower there
 
 
-def lm_loss(model, injector, batch: dict, e) -> torch.Tensor:
+def lm_loss(model, injector, batch: dict, e, prefix: PrefixCache | None = None) -> torch.Tensor:
     """Mean LM loss over the explanation tokens of a collated batch; e (B, K, H) or None (bare LLM).
-    The caller clears the injection context after backward (see Injector).
+    prefix: the shared prefix's cache when the batch was collated with its prefix_len (the forward
+    then runs on the suffix only). The caller clears the injection context after backward.
 
     The output layer is applied only where a label follows (about half the positions): with a
     49k vocabulary it is a fifth of the model's compute per token, and the prompt positions'
     logits would be thrown away."""
     x = prompt_embeds(model, injector, batch, e)
-    h = model.get_decoder()(inputs_embeds=x, attention_mask=batch["attention_mask"],
-                            position_ids=batch["position_ids"], use_cache=False).last_hidden_state  # (B, T, H)
+    cache = prefix.cache(x.shape[0]) if prefix is not None else None
+    h = model.get_decoder()(inputs_embeds=x, attention_mask=batch["attention_mask"], position_ids=batch["position_ids"],
+                            cache=cache, use_cache=cache is not None).last_hidden_state  # (B, S, H)
     labels = batch["labels"][:, 1:]  # position t predicts token t + 1
     keep = labels != -100
     logits = model.get_output_embeddings()(h[:, :-1][keep])  # (N, vocab)
@@ -78,20 +82,50 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def batch_of(rows: list[Encoded], pad_id: int, device: str, with_target: bool) -> dict:
-    return {k: v.to(device) for k, v in collate(rows, pad_id, with_target).items()}
+def batch_of(rows: list[Encoded], pad_id: int, device: str, with_target: bool,
+             prefix: PrefixCache | None = None) -> dict:
+    return {k: v.to(device) for k, v in collate(rows, pad_id, with_target, len(prefix) if prefix else 0).items()}
+
+
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+def lr_lambda(total: int, warmup: int, decay: str, min_ratio: float) -> Callable[[int], float]:
+    """Multiplier of the base lr after `step` updates: linear warm-up over `warmup` steps, then
+    constant, or linear / cosine decay to min_ratio at the last step (LLaVA's stage 1: 3 % warm-up
+    and cosine). warmup 0 and constant is today's fixed lr, exactly (the multiplier is 1.0)."""
+    if decay not in SCHEDULES:
+        raise ValueError(f"lr_decay {decay!r} is not one of {SCHEDULES}")
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if decay == "constant":
+            return 1.0
+        frac = min(1.0, (step - warmup) / max(1, total - warmup))
+        shape = 1.0 - frac if decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * frac))
+        return min_ratio + (1.0 - min_ratio) * shape
+
+    return f
 
 
 def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callable[[np.ndarray], tuple], cfg: dict,
                   rng: loop.RNG, *, device: str, name: str, frozen=None, injector=None, ckpt_path=None, fp: str = "",
-                  stop_after: int | None = None) -> tuple[list[dict], dict]:
-    """Train `trainable` (its parameters with requires_grad) for cfg['epochs'] epochs over n_samples.
+                  stop_after: int | None = None, callback: Callable[[int], None] | None = None,
+                  callback_every: int = 0) -> tuple[list[dict], dict]:
+    """Train `trainable` (its parameters with requires_grad) for cfg['epochs'] epochs over n_samples,
+    or for cfg['max_steps'] steps when that is set (the epochs are then an upper bound: a pool of
+    distinct samples larger than the steps x batch is read once, never recycled).
 
     step_loss(idx) -> (loss, batch): idx the sample indices of one step, batch the collated batch
     (its attention_mask and labels are counted). cfg: lr, weight_decay, batch_size, epochs,
-    log_every and optionally optimizer (adam | adamw). frozen: the backbone that must not learn
+    log_every and optionally optimizer (adam | adamw), max_steps, warmup_steps, lr_decay
+    (constant | linear | cosine), min_lr_ratio. frozen: the backbone that must not learn
     (asserted after every step, checksummed before and after); None when the LM trains too.
     injector: its context is cleared after backward (checkpointed layers re-run the hooks).
+    callback(step): called at step 0 (before any update), every `callback_every` steps and after
+    the last one, with `trainable` in eval mode and the RNG streams forked, so a run with a probe
+    ends with the same weights as one without.
     rng must be created (seeded) before `trainable`'s weights were drawn.
     Returns (history, counts)."""
     params = [p for p in trainable.parameters() if p.requires_grad]
@@ -107,6 +141,11 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
     bs, epochs = cfg["batch_size"], cfg["epochs"]
     steps_per_epoch = (n_samples + bs - 1) // bs
     total = steps_per_epoch * epochs
+    if cfg.get("max_steps"):
+        total = min(total, int(cfg["max_steps"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, int(cfg.get("warmup_steps", 0)),
+                                                             cfg.get("lr_decay", "constant"),
+                                                             float(cfg.get("min_lr_ratio", 0.0))))
     start, history = 1, []
     ckpt_path = Path(ckpt_path) if ckpt_path else None
     if ckpt_path and ckpt_path.exists():
@@ -114,27 +153,46 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
         if ck.get("fp") == fp and "state" in ck:  # (a SEG checkpoint of the earlier format has "adapter": ignored)
             trainable.load_state_dict(ck["state"])
             opt.load_state_dict(ck["optimizer"])
+            if "scheduler" in ck:
+                sched.load_state_dict(ck["scheduler"])
             rng.load(ck["rng"])
             start, history = ck["epoch"] + 1, ck["history"]
             log.info("%s: resuming from %s after epoch %d", name, ckpt_path, ck["epoch"])
         else:
             log.warning("%s: ignoring checkpoint %s: it belongs to another config or data (%s != %s)", name, ckpt_path,
                         ck.get("fp"), fp)
-    log.info("%s: %d trainable params, %d samples, %d steps/epoch x %d epochs, %s lr %g, device %s", name,
-             sum(p.numel() for p in params), n_samples, steps_per_epoch, epochs, opt_name, cfg["lr"], device)
+    log.info("%s: %d trainable params, %d samples, %d steps (%d/epoch), %s lr %g (warm-up %d, %s decay), device %s",
+             name, sum(p.numel() for p in params), n_samples, total, steps_per_epoch, opt_name, cfg["lr"],
+             int(cfg.get("warmup_steps", 0)), cfg.get("lr_decay", "constant"), device)
+
+    def probe(step: int) -> None:
+        if callback is None:
+            return
+        trainable.eval()
+        with torch.random.fork_rng(devices=[]):  # the probe draws nothing the training would have drawn
+            callback(step)
+        trainable.train()
+
     counts = {"tokens": 0, "label_tokens": 0, "steps": 0, "train_seconds": 0.0}
     t_run, done_here = time.perf_counter(), 0
+    if start == 1:
+        probe(0)
     for epoch in range(start, epochs + 1):
+        first = (epoch - 1) * steps_per_epoch
+        if first >= total:
+            break
+        n_steps = min(steps_per_epoch, total - first)
         trainable.train()
         order = rng.np_gen.permutation(n_samples)
         t0, ep_loss, ep_tok = time.perf_counter(), 0.0, 0
-        for s in range(steps_per_epoch):
+        for s in range(n_steps):
             idx = order[s * bs:(s + 1) * bs]
             with autocast_for(device):
                 loss, batch = step_loss(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            sched.step()
             if injector is not None:
                 injector.clear()
             if frozen is not None:
@@ -145,20 +203,23 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
             counts["tokens"] += n_tok
             counts["label_tokens"] += int((batch["labels"] != -100).sum())
             counts["steps"] += 1
-            step = (epoch - 1) * steps_per_epoch + s + 1
-            if step % cfg["log_every"] == 0 or s == steps_per_epoch - 1:
+            step = first + s + 1
+            if step % cfg["log_every"] == 0 or s == n_steps - 1:
                 el = time.perf_counter() - t0
-                eta = ((steps_per_epoch - s - 1) + (epochs - epoch) * steps_per_epoch) * el / (s + 1)
-                log.info("%s step %d/%d epoch %d loss %.4f (epoch mean %.4f) %.0f tokens/s ETA %.0fs", name, step,
-                         total, epoch, loss.item(), ep_loss / (s + 1), ep_tok / el, eta)
+                eta = (total - step) * el / (s + 1)
+                log.info("%s step %d/%d epoch %d loss %.4f (epoch mean %.4f) lr %.3g %.0f tokens/s ETA %.0fs", name,
+                         step, total, epoch, loss.item(), ep_loss / (s + 1), sched.get_last_lr()[0], ep_tok / el, eta)
+            if callback_every and step % callback_every == 0 or step == total:
+                probe(step)
         secs = time.perf_counter() - t0
-        history.append({"epoch": epoch, "loss": ep_loss / steps_per_epoch, "seconds": round(secs, 2), "tokens": ep_tok})
-        log.info("%s epoch %d: mean loss %.4f, %.1fs", name, epoch, ep_loss / steps_per_epoch, secs)
+        history.append({"epoch": epoch, "loss": ep_loss / n_steps, "steps": n_steps, "seconds": round(secs, 2),
+                        "tokens": ep_tok})
+        log.info("%s epoch %d: mean loss %.4f, %.1fs", name, epoch, ep_loss / n_steps, secs)
         if ckpt_path:
             ckpt_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = ckpt_path.with_suffix(".tmp")
             torch.save({"fp": fp, "epoch": epoch, "state": trainable.state_dict(), "optimizer": opt.state_dict(),
-                        "rng": rng.state(), "history": history}, tmp)
+                        "scheduler": sched.state_dict(), "rng": rng.state(), "history": history}, tmp)
             os.replace(tmp, ckpt_path)  # atomic: a kill mid-save keeps the previous epoch's checkpoint
         done_here += 1
         if stop_after is not None and done_here >= stop_after:
@@ -171,10 +232,12 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
 
 
 def generate_texts(model, tok, injector, rows: list[Encoded], vectors: Callable[[np.ndarray], torch.Tensor],
-                   gen_cfg: dict, device: str, name: str = "generate") -> tuple[list[str], dict]:
+                   gen_cfg: dict, device: str, name: str = "generate",
+                   prefix: PrefixCache | None = None) -> tuple[list[str], dict]:
     """Greedy (by default) generation for every row, in left-padded batches of prompts sorted by
     length (less padding); texts come back in the input order, cleaned by the shared stop rule.
-    vectors(idx) -> (B, K, H) soft vectors of those rows. -> (texts, counts)."""
+    vectors(idx) -> (B, K, H) soft vectors of those rows. prefix: the rows' shared prefix cache
+    (each batch then prefills its suffixes only). -> (texts, counts)."""
     bs = gen_cfg["batch_size"]
     order = np.argsort([len(r.prompt) for r in rows], kind="stable")
     texts = [""] * len(rows)
@@ -182,9 +245,10 @@ def generate_texts(model, tok, injector, rows: list[Encoded], vectors: Callable[
     t0 = time.perf_counter()
     for start in range(0, len(order), bs):
         idx = order[start:start + bs]
-        batch = batch_of([rows[i] for i in idx], tok.pad_token_id, device, with_target=False)
+        batch = batch_of([rows[i] for i in idx], tok.pad_token_id, device, with_target=False, prefix=prefix)
         with torch.inference_mode(), autocast_for(device):
-            out = generate_ids(model, injector, batch, vectors(idx), gen_cfg, tok.pad_token_id, tok.eos_token_id)
+            out = generate_ids(model, injector, batch, vectors(idx), gen_cfg, tok.pad_token_id, tok.eos_token_id,
+                               prefix)
         for i, t in zip(idx, decode(tok, out, gen_cfg["stop"])):
             texts[i] = t
         counts["prompt_tokens"] += int(batch["attention_mask"].sum())

@@ -21,7 +21,12 @@ DEFAULT_GENERATE = {"batch_size": 16, "max_new_tokens": 64, "stop": ["\n"], "do_
 
 
 def clean_text(text: str, stop: list[str] = ()) -> str:
-    """Cut at the first stop string, collapse whitespace, strip."""
+    """Cut at the first stop string after the text's start, collapse whitespace, strip.
+
+    Leading whitespace goes first: a model that opens with a newline (the stock SmolLM2 after
+    PEPLER's [u, i, <|endoftext|>] does in a third of the cases) has not ended its text yet, and
+    cutting there would turn every such text into an empty one."""
+    text = text.lstrip()
     for s in stop:
         if s and s in text:
             text = text[: text.index(s)]
@@ -29,14 +34,22 @@ def clean_text(text: str, stop: list[str] = ()) -> str:
 
 
 @torch.inference_mode()
-def generate_ids(model, injector, batch: dict, e, gen_cfg: dict, pad_id: int, eos_id: int) -> torch.Tensor:
-    """batch: collate(..., with_target=False) on the model's device; e: (B, K, H) soft vectors or
-    None (bare model). -> (B, n_new) new token ids (eos/pad after a row ends)."""
+def generate_ids(model, injector, batch: dict, e, gen_cfg: dict, pad_id: int, eos_id: int, prefix=None) -> torch.Tensor:
+    """batch: collate(..., with_target=False) on the model's device (with the prefix's length when
+    prefix, a llm/prefix.py PrefixCache, is given); e: (B, K, H) soft vectors or None (bare model).
+    -> (B, n_new) new token ids (eos/pad after a row ends).
+
+    With a prefix, generate() gets the whole sequence's embeddings and a fresh cache holding the
+    prefix: it prefills only the suffix (it slices off what the cache holds) and derives the
+    positions from the full mask, so they continue from the prefix."""
     am = batch["attention_mask"]
     x = prompt_embeds(model, injector, batch, e)
+    extra = {}
+    if prefix is not None:
+        x, extra = prefix.full_embeds(x), {"cache": prefix.cache(x.shape[0])}
     try:
         out = model.generate(
-            inputs_embeds=x, attention_mask=am, max_new_tokens=gen_cfg["max_new_tokens"],
+            inputs_embeds=x, attention_mask=am, max_new_tokens=gen_cfg["max_new_tokens"], **extra,
             min_new_tokens=gen_cfg.get("min_new_tokens"),  # benchmarks: equal work per row
             do_sample=bool(gen_cfg.get("do_sample", False)), num_beams=1,
             temperature=None, top_p=None, top_k=None,  # greedy: silence sampling defaults of the model's config

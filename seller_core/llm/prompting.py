@@ -119,10 +119,30 @@ class PromptBuilder(SlotPrompt):
         return super().encode({"categories": category_text} if self.use_categories else {}, explanation)
 
 
-def collate(rows: list[Encoded], pad_id: int, with_target: bool) -> dict:
-    """Left-pad to the longest row. -> ids, attention_mask, position_ids (B, T); soft (B, K)
-    column of each slot; labels (B, T) with -100 outside the target (when with_target)."""
-    seqs = [r.prompt + (r.target if with_target else []) for r in rows]
+def shared_prefix(rows: list[Encoded], prefix_len: int) -> list[int]:
+    """The first prefix_len prompt ids, checked to be the same in every row and free of soft slots."""
+    if not rows or prefix_len == 0:
+        return []
+    head = rows[0].prompt[:prefix_len]
+    for n, r in enumerate(rows):
+        if r.prompt[:prefix_len] != head:
+            raise ValueError(f"row {n}: its first {prefix_len} prompt ids differ from row 0's: no shared prefix to reuse")
+        if r.soft and min(r.soft) < prefix_len:
+            raise ValueError(f"row {n}: soft slot at {min(r.soft)} inside the shared prefix of {prefix_len} tokens")
+    return head
+
+
+def collate(rows: list[Encoded], pad_id: int, with_target: bool, prefix_len: int = 0) -> dict:
+    """A batch of rows. prefix_len 0: left-padded whole rows, [pad | prompt | target]. prefix_len P
+    (the shared prefix, whose keys/values come from llm/prefix.py's cache): only the rest is
+    batched, [pad | suffix], and it continues the cached [prefix] — the layout [prefix | pad | suffix].
+
+    -> ids (B, S) the batched ids; attention_mask (B, P + S) (the prefix columns are ones, the gap
+    zeros); position_ids (B, S), continuing from P; soft (B, K) slot columns within ids; labels
+    (B, S), -100 outside the target (when with_target)."""
+    shared_prefix(rows, prefix_len)
+    P = prefix_len
+    seqs = [r.prompt[P:] + (r.target if with_target else []) for r in rows]
     T = max(len(s) for s in seqs)
     B = len(rows)
     ids = torch.full((B, T), pad_id, dtype=torch.long)
@@ -133,11 +153,13 @@ def collate(rows: list[Encoded], pad_id: int, with_target: bool) -> dict:
         off = T - len(s)
         ids[b, off:] = torch.as_tensor(s)
         am[b, off:] = 1
-        soft[b] = torch.as_tensor(r.soft, dtype=torch.long) + off
+        soft[b] = torch.as_tensor(r.soft, dtype=torch.long) - P + off
         if with_target:
-            labels[b, off + len(r.prompt):] = torch.as_tensor(r.target)
-    # the same positions generate() derives from the mask; forward() would otherwise count pads
-    position_ids = (am.cumsum(-1) - 1).clamp(min=0)
+            labels[b, off + len(r.prompt) - P:] = torch.as_tensor(r.target)
+    # the same positions generate() derives from the (full) mask; forward() would otherwise count pads
+    position_ids = (am.cumsum(-1) - 1).clamp(min=0) + P
+    if P:
+        am = torch.cat([torch.ones(B, P, dtype=torch.long), am], dim=1)
     out = {"ids": ids, "attention_mask": am, "position_ids": position_ids, "soft": soft}
     if with_target:
         out["labels"] = labels

@@ -29,9 +29,10 @@ from seller_core.data import stage_io
 from seller_core.data.io import write_json
 from seller_core.errors import BadInputError
 from seller_core.llm.backbone import backbone_info, load_backbone, resolve_device
-from seller_core.llm.adapter_train import lm_loss, peak_rss_mb, to_device, train_adapter
+from seller_core.llm.adapter_train import batch_of, lm_loss, peak_rss_mb, train_adapter
 from seller_core.llm.inject import Injector
-from seller_core.llm.prompting import PromptBuilder, collate
+from seller_core.llm.prefix import PrefixCache
+from seller_core.llm.prompting import PromptBuilder, shared_prefix
 from seller_core.models.seg import SEGAdapter, SEGConfig, SequenceFeatures
 from seller_core.train import loop
 from seller_core.models.sasrec import load_sasrec
@@ -83,8 +84,11 @@ def prompt_builder(tok, cfg: dict) -> PromptBuilder:
 
 # ---------------------------------------------------------------- training
 def train_seg(model, tok, sasrec, item_text_emb: np.ndarray, train_df: pd.DataFrame, cfg: dict, device: str,
-              ckpt_path=None, fp: str = "", stop_after: int | None = None):
-    """cfg: the resolved `seg` section of one variant. Returns (adapter, history, counts)."""
+              ckpt_path=None, fp: str = "", stop_after: int | None = None, callback=None, callback_every: int = 0,
+              reuse_prefix: bool = True):
+    """cfg: the resolved `seg` section of one variant. callback(step, adapter, prefix): see
+    train_adapter (a validation probe). reuse_prefix False runs whole rows (benchmarks, tests).
+    Returns (adapter, history, counts)."""
     rng = loop.RNG(cfg["seed"])  # seeds torch before the adapter's weights are drawn
     feats = SequenceFeatures(sasrec, torch.from_numpy(item_text_emb), cfg["behaviour"])
     scfg = seg_config(cfg, model.config.hidden_size, sasrec, item_text_emb.shape[1])
@@ -95,17 +99,19 @@ def train_seg(model, tok, sasrec, item_text_emb: np.ndarray, train_df: pd.DataFr
     if not any(True for _ in adapter.parameters()):
         log.info("SEG variant without behaviour and semantic paths (w/o DE): no soft token, nothing to train")
         return adapter.eval(), [], {"tokens": 0, "label_tokens": 0, "steps": 0, "train_seconds": 0.0}
+    prefix = PrefixCache.build(model, shared_prefix(enc, builder.prefix_len())) if reuse_prefix else None
     injector = Injector(model).install()
 
     def step_loss(idx):
-        batch = to_device(collate([enc[i] for i in idx], tok.pad_token_id, with_target=True), device)
+        batch = batch_of([enc[i] for i in idx], tok.pad_token_id, device, with_target=True, prefix=prefix)
         f = {k: v.to(device) for k, v in feats([seqs[i] for i in idx]).items()}
-        return lm_loss(model, injector, batch, adapter(f)), batch  # adapter -> e (B, K, H)
+        return lm_loss(model, injector, batch, adapter(f), prefix), batch  # adapter -> e (B, K, H)
 
     try:
         history, counts = train_adapter(adapter, len(enc), step_loss, cfg, rng, device=device, name="SEG",
                                         frozen=model, injector=injector, ckpt_path=ckpt_path, fp=fp,
-                                        stop_after=stop_after)
+                                        stop_after=stop_after, callback_every=callback_every,
+                                        callback=(lambda step: callback(step, adapter, prefix)) if callback else None)
     finally:
         injector.remove()  # the model leaves as it came, whatever happened
     return adapter.eval(), history, counts

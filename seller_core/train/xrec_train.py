@@ -24,7 +24,8 @@ from seller_core.gt.profiles import read_profiles
 from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss, train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
-from seller_core.llm.prompting import SlotPrompt
+from seller_core.llm.prefix import PrefixCache
+from seller_core.llm.prompting import SlotPrompt, shared_prefix
 from seller_core.models.xrec import CFTables, XRecAdapter, XRecConfig
 from seller_core.train import loop
 from seller_core.train.lightgcn_train import load_embeddings
@@ -68,12 +69,13 @@ def train_xrec(model, tok, data: XRecInputs, df, cfg: dict, device: str, ckpt=No
     builder = prompt_builder(tok, cfg)
     users, items = df["user_id"].to_numpy(), df["item_id"].to_numpy()
     rows = [builder.encode(data.texts(u, i), x) for u, i, x in zip(users, items, df["explanation"])]
+    prefix = PrefixCache.build(model, shared_prefix(rows, builder.prefix_len()))
     injector = Injector(model).install()
 
     def step_loss(idx):
-        batch = batch_of([rows[k] for k in idx], tok.pad_token_id, device, with_target=True)
+        batch = batch_of([rows[k] for k in idx], tok.pad_token_id, device, with_target=True, prefix=prefix)
         e = adapter(*data.cf(users[idx], items[idx], device))  # (B, 2, H)
-        return lm_loss(model, injector, batch, e), batch
+        return lm_loss(model, injector, batch, e, prefix), batch
 
     try:
         history, counts = train_adapter(adapter, len(rows), step_loss, cfg, rng, device=device, name="xrec",
@@ -132,9 +134,10 @@ def explain_xrec_rule(inp: dict, out: dict, gen_cfg: dict, data_source: str, thr
     builder = prompt_builder(tok, ck["xrec"])
     users, items = test["user_id"].to_numpy(), test["item_id"].to_numpy()
     rows = [builder.encode(data.texts(u, i)) for u, i in zip(users, items)]
+    prefix = PrefixCache.build(model, shared_prefix(rows, builder.prefix_len()))
     with Injector(model) as injector:
         texts, counts = generate_texts(model, tok, injector, rows, lambda idx: adapter(*data.cf(users[idx], items[idx], device)),
-                                       gen_cfg, device, "xrec")
+                                       gen_cfg, device, "xrec", prefix)
     prov = {"method": "xrec", "seed": ck["xrec"]["seed"], "gt_backend": ck["gt_backend"], "gt_kind": ck["kind"],
             "data_source": data_source, "backbone": ck["backbone"], "profiles": data.profile_prov,
             "generate": gen_cfg, "device": device}
