@@ -142,6 +142,10 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
     steps_per_epoch = (n_samples + bs - 1) // bs
     total = steps_per_epoch * epochs
     if cfg.get("max_steps"):
+        if int(cfg["max_steps"]) > total:
+            log.warning("%s: max_steps %d is more than epochs x steps per epoch = %d x %d: training stops at %d "
+                        "(raise max_train_samples for distinct samples, or epochs to recycle them)", name,
+                        int(cfg["max_steps"]), epochs, steps_per_epoch, total)
         total = min(total, int(cfg["max_steps"]))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, int(cfg.get("warmup_steps", 0)),
                                                              cfg.get("lr_decay", "constant"),
