@@ -54,7 +54,6 @@ from seller_core.models.seg import SequenceFeatures
 from seller_core.train.seg_train import prompt_builder, read_seg_samples, subsample, train_seg
 
 REPO = Path(__file__).resolve().parent.parent
-SCHEMA = REPO / "config" / "config.schema.yaml"
 # probe columns first, in the order a reader compares them; then timing; then the settings
 PROBE_COLUMNS = ["step", "n", "loss_own", "loss_rolled", "loss_zero", "gap_rolled", "gap_zero", "hit_rate",
                  "name_precision", "named_share", "distinct", "empty", "eer_ndcg10", "eer_recall10",
@@ -85,23 +84,21 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def resolve_seg(config_path, overrides: dict) -> tuple[dict, dict, dict]:
-    """(seg cfg of variant full, generation cfg, the whole validated config)."""
+    """(seg cfg of variant full, generation cfg, the whole validated config): seller_core.config's
+    resolution (rules/common.smk's seg_params), with the overrides applied and type-checked."""
     from snakemake.utils import validate
 
-    config = yaml.safe_load(Path(config_path).read_text()) or {}
-    seg = config.setdefault("seg", {})
-    for key, value in overrides.items():  # before validation: an override is type-checked like the config
+    from seller_core.config import SCHEMA, load_config, seg_section
+
+    config = load_config(config_path)
+    for key, value in overrides.items():
         *parents, leaf = key.split(".")
-        target = seg
+        target = config["seg"]
         for part in parents:
             target = target.setdefault(part, {})
         target[leaf] = value
-    validate(config, str(SCHEMA))  # fills the schema's defaults, as rules/common.smk does
-    seg = config["seg"]
-    cfg = {k: v for k, v in seg.items() if k not in ("variants", "generate")}
-    cfg.update(seg["variants"].get("full", {}))
-    cfg["seed"] = int(config["seeds"][0])
-    return cfg, dict(seg["generate"]), config
+    validate(config, str(SCHEMA), set_default=True)  # an override is checked like the config itself
+    return seg_section(config, "full"), dict(config["seg"]["generate"]), config
 
 
 class NoGenerateProgress(logging.Filter):
