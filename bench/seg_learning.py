@@ -60,7 +60,8 @@ PROBE_COLUMNS = ["step", "n", "loss_own", "loss_rolled", "loss_zero", "gap_rolle
                  "eer_ndcg10_empty", "eer_recall10_empty", "vector_norm", "vector_spread", "new_tokens",
                  "seconds", "loss_seconds", "generate_seconds", "eer_seconds", "train_seconds", "examples"]
 SETTING_KEYS = ["lr", "batch_size", "max_train_samples", "max_steps", "epochs", "warmup_steps", "lr_decay",
-                "min_lr_ratio", "pool", "kind", "max_target_tokens", "seed"]
+                "min_lr_ratio", "pool", "kind", "max_target_tokens", "seed", "inject_at", "qkv_gate", "slot_scale",
+                "category_text", "init_std", "stage1_steps", "stage1_lr"]
 
 
 def parse_value(text: str):
@@ -176,11 +177,16 @@ def main(argv=None) -> list[dict]:
                     help="override a seg key (yaml-parsed), repeatable")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
     ap.add_argument("--every", type=int, default=50, help="probe every K steps (and at 0 and the last step)")
+    ap.add_argument("--at", default="", help="also probe at these steps, comma-separated (e.g. 64,128,256)")
     ap.add_argument("--probe-n", type=int, default=256)
     ap.add_argument("--probe-seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="output stem (default bench/out/seg_learning/<dataset>)")
     ap.add_argument("--no-eer", action="store_true", help="skip the EER scoring")
+    ap.add_argument("--shuffle", action="store_true",
+                    help="after the last step, generate with own and with shuffled vectors on the probe set and write "
+                         "<out>.shuffle.json (hit rate, EER NDCG@10, paired-bootstrap CIs of own - shuffled)")
+    ap.add_argument("--skip-first", action="store_true", help="no probe at step 0 (saves its minutes)")
     args = ap.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
@@ -200,9 +206,10 @@ def main(argv=None) -> list[dict]:
     sasrec = load_sasrec(results / "models" / ds / "sasrec" / "model.pt")
     emb = np.load(data / "item_text_emb.npy")
     cats, gt = data / "category_texts.parquet", data / "gt" / "explanations.parquet"
-    train = subsample(read_seg_samples(data / "samples_train.parquet", cats, gt, n_items, cfg["kind"]),
+    ctext = (cfg.get("category_text", "sampled"), data / "items.parquet")
+    train = subsample(read_seg_samples(data / "samples_train.parquet", cats, gt, n_items, cfg["kind"], *ctext),
                       cfg["max_train_samples"], cfg["seed"])
-    valid = probe_subset(read_seg_samples(data / "samples_valid.parquet", cats, gt, n_items, cfg["kind"]),
+    valid = probe_subset(read_seg_samples(data / "samples_valid.parquet", cats, gt, n_items, cfg["kind"], *ctext),
                          args.probe_n, args.probe_seed)
     per_epoch = math.ceil(len(train) / cfg["batch_size"])
     steps = args.steps or min(per_epoch * cfg["epochs"], cfg.get("max_steps") or per_epoch * cfg["epochs"])
@@ -252,7 +259,8 @@ def main(argv=None) -> list[dict]:
              f"batch {cfg['batch_size']}, pool {len(train)} samples, {steps} steps, pool={cfg['pool']}; "
              f"probe {len(valid)} validation samples" + (f"\noverrides {overrides}" if overrides else ""))
     curve, texts = [], {}
-    n_probes = len({0, steps, *range(args.every, steps + 1, args.every)}) if args.every else 2
+    at = {int(a) for a in args.at.split(",") if a.strip()}
+    n_probes = len({0, steps, *at, *(range(args.every, steps + 1, args.every) if args.every else ())})
     clock = {"train": 0.0, "probe": 0.0, "since": None}
 
     def vectors_of(adapter):
@@ -265,6 +273,10 @@ def main(argv=None) -> list[dict]:
     def callback(step, adapter, _prefix):
         if clock["since"] is not None:
             clock["train"] += time.perf_counter() - clock["since"]
+        if step == 0 and args.skip_first:
+            clock["since"] = time.perf_counter()
+            return
+        injector.configure(**adapter.injection())  # the probe injects as training does (gates, mode, scale)
         row = probe.run(step, vectors_of(adapter))
         texts[step] = row.pop("texts")
         row["train_seconds"] = round(clock["train"], 1)
@@ -282,10 +294,19 @@ def main(argv=None) -> list[dict]:
         plot(out.with_suffix(".png"), curve, title)
         Path(str(out) + ".texts.json").write_text(json.dumps(
             {"sample_id": valid["sample_id"].astype(int).tolist(), "texts": {str(k): v for k, v in texts.items()}}))
+        if step == steps and args.shuffle:
+            cmp = probe.compare_shuffled(vectors_of(adapter), seed=args.probe_seed)
+            Path(str(out) + ".shuffle.json").write_text(json.dumps({"settings": settings, **cmp}, indent=1))
+            for m in ("hit", "ndcg10"):
+                if f"{m}_paired" in cmp:
+                    c = cmp[f"{m}_paired"]
+                    print(f"own vs shuffled {m}: {cmp[m + '_own']:.4f} vs {cmp[m + '_shuffled']:.4f}, diff {c['diff']:+.4f} "
+                          f"[{c['lo']:+.4f}, {c['hi']:+.4f}] excludes 0: {c['excludes_zero']}", flush=True)
         clock["since"] = time.perf_counter()
 
     try:
-        train_seg(model, tok, sasrec, emb, train, cfg, device, callback=callback, callback_every=args.every)
+        train_seg(model, tok, sasrec, emb, train, cfg, device, callback=callback, callback_every=args.every,
+                  callback_at=at)
     finally:
         injector.remove()
     print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.png')} ({len(curve)} checkpoints; "

@@ -95,6 +95,7 @@ def make_dataset(root: Path, ds: str = "tiny", n_items: int = 12, n_users: int =
         allrows += r
     all_df = pd.DataFrame(allrows)
     cats = pd.DataFrame({"sample_id": all_df["sample_id"], "split": all_df["split"],
+                         "categories": [CATS[i % len(CATS)].split(" , ") for i in all_df["item_id"]],
                          "text": [CATS[i % len(CATS)] for i in all_df["item_id"]]})
     write_parquet(pa.Table.from_pandas(cats, preserve_index=False), data / "category_texts.parquet")
     text = [PHRASES[i % len(PHRASES)] for i in all_df["item_id"]]

@@ -165,3 +165,76 @@ def test_each_ablation_variant_drops_its_component(tmp_path, variant):
     test = read_seg_samples(paths["test"], paths["category_texts"], None, 12, None)
     texts = ex.explain(test["sequence"].tolist()[:3], test["category_text"].tolist()[:3])
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+
+
+LEVERS = [dict(inject_at="from_slot", qkv_gate=True, slot_scale="none", category_text="target_first"),
+          dict(inject_at="slots", qkv_gate=True, slot_scale="token_norm", category_text="sampled"),
+          dict(inject_at="from_slot", qkv_gate=False, slot_scale="token_norm", category_text="sampled")]
+
+
+@pytest.mark.parametrize("levers", LEVERS)
+def test_each_lever_reaches_the_saved_adapter_and_explanations(tmp_path, levers, caplog, monkeypatch):
+    """Issue 20's levers: an adapter trained with them keeps them (config + gate weights), the
+    explain rule and the explain command inject as it was trained, and the fingerprint tells a
+    checkpoint of the default settings from one of these."""
+    paths = make_dataset(tmp_path)
+    backbone = save_backbone(tmp_path, 2, chat=True)
+    inp, out, ckpt = train_inputs(paths, backbone), outputs(tmp_path), tmp_path / "ckpt.pt"
+    from seller_core.train import seg_train
+
+    real = seg_train.train_seg
+    with monkeypatch.context() as m, pytest.raises(Interrupted):  # leave a checkpoint of the default settings
+        m.setattr(seg_train, "train_seg", lambda *a, **k: real(*a, **{**k, "stop_after": 1}))
+        train_seg_rule(inp, out, ckpt, seg_cfg(epochs=2), LLM)
+    assert ckpt.exists()
+    caplog.clear()
+    train_seg_rule(inp, out, ckpt, seg_cfg(epochs=2, **levers), LLM)
+    assert "ignoring checkpoint" in caplog.text  # the levers are in the fingerprint
+    adapter, ck = load_seg(out["model"])
+    assert {k: getattr(adapter.cfg, k) for k in ("inject_at", "qkv_gate", "slot_scale")} == \
+        {k: levers[k] for k in ("inject_at", "qkv_gate", "slot_scale")}
+    assert ck["seg"]["category_text"] == levers["category_text"]
+    if levers["qkv_gate"]:
+        gates = adapter.state_dict()["gates.weight"]
+        # trained away from their zero start (in slots mode the last layer's q gate alone gets no
+        # gradient: the slot's own query feeds no labelled position)
+        assert gates.shape == (2, 3) and int((gates != 0).sum()) >= 5
+    exp = tmp_path / "explanations" / "tiny" / "seller.parquet"
+    explain_seller_rule({**inp, "model": out["model"]}, {"explanations": str(exp), "cost": str(tmp_path / "c.json")},
+                        GEN, "full", "seller", "synthetic")
+    prov = read_provenance(exp)
+    assert {k: prov[k] for k in levers} == levers
+    test = pd.read_parquet(paths["test"]).iloc[0]
+    r = explain_one(tmp_path, "tiny", sample_id=int(test.sample_id))
+    texts = read_explanations(exp, pd.read_parquet(paths["test"]))
+    assert r["explanation"] == texts[0]  # on demand = the rule's batch, so the same injection ran
+    if levers["category_text"] == "target_first":
+        items = pd.read_parquet(paths["item_table"]).set_index("item_id")
+        assert r["category_text_given"].startswith(", ".join(items.at[int(test.item_id), "categories"]))
+
+
+
+def test_stage1_trains_on_the_target_categories_and_resumes(tmp_path, monkeypatch):
+    """The optional first stage: its loss is on the target's category names, it is in the step
+    count, and a kill during stage 2 resumes without redoing stage 1, with the same weights."""
+    paths = make_dataset(tmp_path)
+    backbone = save_backbone(tmp_path, 2, chat=True)
+    model, tok = load_backbone(backbone, "cpu", "float32")
+    df = read_seg_samples(paths["train"], paths["category_texts"], paths["gt"], 12, "both", "sampled", paths["item_table"])
+    items = pd.read_parquet(paths["item_table"]).set_index("item_id")
+    assert df["target_categories"].tolist() == [list(items.at[i, "categories"]) for i in df["item_id"]]
+    sas, emb = load_sasrec(paths["sasrec"]), np.load(paths["item_text_emb"])
+    cfg = seg_cfg(epochs=2, stage1_steps=3)
+    ref, ref_hist, counts = train_seg(model, tok, sas, emb, df, cfg, "cpu")
+    steps_per_epoch = -(-len(df) // cfg["batch_size"])
+    assert counts["steps"] == 3 + 2 * steps_per_epoch
+    assert [h.get("stage") for h in ref_hist][:1] == [1] and len(ref_hist) == 1 + 2
+    plain, _, _ = train_seg(model, tok, sas, emb, df, seg_cfg(epochs=2), "cpu")
+    assert any(not torch.equal(a, b) for a, b in zip(ref.state_dict().values(), plain.state_dict().values()))
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(Interrupted):
+        train_seg(model, tok, sas, emb, df, cfg, "cpu", ckpt, "fp", stop_after=1)
+    resumed, hist, counts = train_seg(model, tok, sas, emb, df, cfg, "cpu", ckpt, "fp")
+    assert counts["steps"] == steps_per_epoch  # stage 1 and epoch 1 came from their checkpoints
+    for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k

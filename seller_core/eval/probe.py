@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from seller_core.eval import ranking
+from seller_core.eval.stats import paired_bootstrap, per_case
 from seller_core.eval.text_metrics import category_hits
 from seller_core.llm.adapter_train import autocast_for, batch_of, generate_texts, lm_loss
 from seller_core.llm.prefix import PrefixCache
@@ -224,3 +225,37 @@ class Probe:
         row["eer_seconds"] = round(t1 - t_gen, 2)
         row["seconds"] = round(t1 - t0, 2)
         return row
+
+    # ---- do the vectors carry the sample? (issue 20's acceptance test, on validation)
+    def compare_shuffled(self, vectors: Vectors | None = None, seed: int = 0, n_boot: int = 2000) -> dict:
+        """Greedy texts with each sample's own vectors and with the vectors permuted within the set
+        (seeded; a derangement, so no sample keeps its own), then per sample: category hit and,
+        with an EER, NDCG@10; the paired-bootstrap CI of own - shuffled for each. The prompts'
+        text is the same in both arms: only the vectors move."""
+        vectors = vectors or self.vectors
+        V = self.all_vectors(vectors)  # (n, K, H)
+        n = len(self)
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(n)
+        while n > 1 and (perm == np.arange(n)).any():  # redraw until no sample keeps its own vectors
+            perm = rng.permutation(n)
+        arms = {"own": V, "shuffled": V[torch.as_tensor(perm)]}
+        out, per = {"n": n, "seed": seed}, {}
+        for arm, W in arms.items():
+            texts, _ = generate_texts(self.model, self.tok, self.injector, self.rows, lambda idx, W=W: W[torch.as_tensor(idx)],
+                                      self.gen, self.device, f"{self.name} {arm}", self.prefix)
+            per[arm] = {"hit": category_hits(texts, self.targets), "texts": texts}
+            out[f"{arm}_distinct"] = len(set(texts)) / n
+            if self.eer is not None:
+                ranks = ranking.model_ranks(self.eer, self.samples, self.n_items, self.eval_cfg, cond=self.embed_fn(texts))
+                per[arm]["ndcg10"] = per_case(ranks, "ndcg@10")
+        for metric in ("hit", "ndcg10"):
+            if metric not in per["own"]:
+                continue
+            a, b = per["own"][metric], per["shuffled"][metric]
+            out[f"{metric}_own"], out[f"{metric}_shuffled"] = float(np.mean(a)), float(np.mean(b))
+            out[f"{metric}_paired"] = paired_bootstrap(a, b, n_boot=n_boot, seed=seed)
+        if self.eer is not None:
+            out["ndcg10_empty"] = self.empty_reference()["ndcg10"]
+        out["texts"] = {arm: per[arm]["texts"] for arm in per}
+        return out

@@ -46,10 +46,12 @@ class SEGExplainer:
         emb = torch.from_numpy(np.load(item_text_emb_path))
         self.feats = SequenceFeatures(load_sasrec(sasrec_path), emb, self.cfg["behaviour"])
         self.builder = prompt_builder(self.tok, self.cfg)
+        self.category_text = self.cfg.get("category_text", "sampled")  # an adapter saved before the option: sampled
         # the shared prompt prefix's keys/values, once for every pair this explainer serves
         self.prefix = PrefixCache.build(self.model, self.builder.encode("").prompt[:self.builder.prefix_len()])
         # no soft token (variant w/o DE): the stock model, no hooks installed at all
-        self.injector = Injector(self.model).install() if self.adapter.cfg.paths else None
+        self.injector = (Injector(self.model).configure(**self.adapter.injection()).install()
+                         if self.adapter.cfg.paths else None)
         self.counts = {"prompts": 0, "prompt_tokens": 0, "new_tokens": 0, "generate_seconds": 0.0,
                        "load_seconds": round(time.perf_counter() - t0, 2)}
 
@@ -77,9 +79,10 @@ def explain_seller_rule(inp: dict, out: dict, gen_cfg: dict, variant: str, metho
     t_all = time.perf_counter()
     torch.set_num_threads(threads)
     n_items = stage_io.n_items_of(inp["item_table"])
-    test = read_seg_samples(inp["test"], inp["category_texts"], None, n_items, None)
     gt_backend = stage_io.read_parquet(inp["gt"], ["backend"])["backend"]
     ex = SEGExplainer(inp["model"], inp["sasrec"], inp["item_text_emb"], gen_cfg, device, inp.get("backbone"))
+    # the category text the adapter was trained with (saved in it)
+    test = read_seg_samples(inp["test"], inp["category_texts"], None, n_items, None, ex.category_text, inp["item_table"])
     if ex.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     texts = ex.explain(test["sequence"].tolist(), test["category_text"].tolist())
@@ -88,6 +91,9 @@ def explain_seller_rule(inp: dict, out: dict, gen_cfg: dict, variant: str, metho
         "gt_backend": ",".join(sorted(gt_backend.astype(str).unique())), "gt_kind": ex.cfg["kind"],
         "data_source": data_source, "backbone": ex.backbone_meta, "encoder": "SEG dual-path + MoE (models/seg.py)",
         "behaviour": ex.cfg["behaviour"], "generate": gen_cfg, "device": ex.device,
+        # what the table footers name: the prompt's category text and how the vectors enter the LLM
+        "category_text": ex.category_text, "inject_at": ex.adapter.cfg.inject_at,
+        "qkv_gate": ex.adapter.cfg.qkv_gate, "slot_scale": ex.adapter.cfg.slot_scale,
     }
     write_explanations(out["explanations"], test, texts, prov)
     cost = {"stage": "explain_seller", "device": ex.device, "wall_seconds": round(time.perf_counter() - t_all, 2),
@@ -142,16 +148,17 @@ def explain_one(results: Path, dataset: str, user=None, item=None, sample_id=Non
     if not data.is_dir():
         raise FileNotFoundError(f"{data}: unknown dataset {dataset!r} (no such directory under {results / 'data'})")
     split, row = find_sample(data, user, item, sample_id)
-    cats = stage_io.read_parquet(data / "category_texts.parquet", ["sample_id", "text"])
-    cat_text = cats.loc[cats["sample_id"] == row["sample_id"], "text"]
-    cat_text = cat_text.iloc[0] if len(cat_text) else ""
     items = stage_io.read_parquet(data / "items.parquet", ["item_id", "categories"])
     method_file = results / "explanations" / dataset / ("seller.parquet" if variant == "full" else f"seller_{variant}.parquet")
     gen = read_provenance(method_file).get("generate", DEFAULT_GENERATE) if method_file.exists() else DEFAULT_GENERATE
     ex = SEGExplainer(results / "models" / dataset / "seg" / variant / "adapter.pt",
                       results / "models" / dataset / "sasrec" / "model.pt", data / "item_text_emb.npy", gen, device, backbone)
-    seq = list(row["history"]) + [int(row["item_id"])]
-    text = ex.explain([seq], [cat_text if ex.cfg["use_categories"] else ""])[0]
+    # the sample's category text as its split's rows were built for this adapter (sampled or target first)
+    sample = read_seg_samples(data / f"samples_{split}.parquet", data / "category_texts.parquet", None,
+                              stage_io.n_items_of(data / "items.parquet"), None, ex.category_text, data / "items.parquet")
+    sample = sample[sample["sample_id"] == row["sample_id"]].iloc[0]
+    cat_text = sample["category_text"]
+    text = ex.explain([sample["sequence"]], [cat_text if ex.cfg["use_categories"] else ""])[0]
     return {"sample_id": int(row["sample_id"]), "split": split, "user_id": int(row["user_id"]), "item_id": int(row["item_id"]),
             "target_categories": list(items.loc[items["item_id"] == row["item_id"], "categories"].iloc[0]),
             "category_text_given": cat_text if ex.cfg["use_categories"] else None, "explanation": text}

@@ -112,7 +112,7 @@ def lr_lambda(total: int, warmup: int, decay: str, min_ratio: float) -> Callable
 def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callable[[np.ndarray], tuple], cfg: dict,
                   rng: loop.RNG, *, device: str, name: str, frozen=None, injector=None, ckpt_path=None, fp: str = "",
                   stop_after: int | None = None, callback: Callable[[int], None] | None = None,
-                  callback_every: int = 0) -> tuple[list[dict], dict]:
+                  callback_every: int = 0, callback_at=()) -> tuple[list[dict], dict]:
     """Train `trainable` (its parameters with requires_grad) for cfg['epochs'] epochs over n_samples,
     or for cfg['max_steps'] steps when that is set (the epochs are then an upper bound: a pool of
     distinct samples larger than the steps x batch is read once, never recycled).
@@ -124,7 +124,7 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
     (asserted after every step, checksummed before and after); None when the LM trains too.
     injector: its context is cleared after backward (checkpointed layers re-run the hooks).
     callback(step): called at step 0 (before any update), every `callback_every` steps and after
-    the last one, with `trainable` in eval mode and the RNG streams forked, so a run with a probe
+    the last one (and at each step of `callback_at`), with `trainable` in eval mode and the RNG streams forked, so a run with a probe
     ends with the same weights as one without.
     rng must be created (seeded) before `trainable`'s weights were drawn.
     Returns (history, counts)."""
@@ -213,7 +213,7 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
                 eta = (total - step) * el / (s + 1)
                 log.info("%s step %d/%d epoch %d loss %.4f (epoch mean %.4f) lr %.3g %.0f tokens/s ETA %.0fs", name,
                          step, total, epoch, loss.item(), ep_loss / (s + 1), sched.get_last_lr()[0], ep_tok / el, eta)
-            if callback_every and step % callback_every == 0 or step == total:
+            if callback_every and step % callback_every == 0 or step == total or step in callback_at:
                 probe(step)
         secs = time.perf_counter() - t0
         history.append({"epoch": epoch, "loss": ep_loss / n_steps, "steps": n_steps, "seconds": round(secs, 2),

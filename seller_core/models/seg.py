@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seller_core.llm.inject import InjectionGates, adapter_injection
+
 PATHS = ("rec", "sem")
 
 
@@ -48,6 +50,11 @@ class SEGConfig:
     expert_dropout: float = 0.2
     init_std: float = 0.02  # experts' output layer: start with small soft tokens (XRec: N(0, 0.02))
     pool: str = "mean"  # Eq. 7 masked mean | "last": the target position's output (docs/seg.md, "Pooling")
+    # how the vectors enter the frozen LLM (llm/inject.py, docs/seg.md "Levers"); saved with the weights
+    inject_at: str = "slots"  # slots (XRec) | from_slot (Eq. 10 at every position from the first slot on)
+    qkv_gate: bool = False  # a zero-initialised gate per layer on the q/k/v additions
+    slot_scale: str = "none"  # none | token_norm: the slot's input vector at the token-embedding norm
+    llm_layers: int = 0  # the LLM's decoder layers (the gates' rows; 0 without gates)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,6 +124,14 @@ class SEGAdapter(nn.Module):
         super().__init__()
         self.cfg = cfg  # no path at all (ablation w/o DE): no soft token, nothing to train
         self.paths = nn.ModuleDict({p: PathEncoder(cfg, cfg.rec_in if p == "rec" else cfg.sem_in) for p in cfg.paths})
+        if cfg.qkv_gate and cfg.paths:
+            if cfg.llm_layers < 1:
+                raise ValueError("config key seg.qkv_gate needs the LLM's layer count (SEGConfig.llm_layers)")
+            self.gates = InjectionGates(cfg.llm_layers)  # (L, 3), zeros: no q/k/v addition at the start
+
+    def injection(self) -> dict:
+        """Injector.configure's arguments for this adapter."""
+        return adapter_injection(self)
 
     def forward(self, feats: dict) -> torch.Tensor:
         """feats: {'rec': (B, T, rec_in), 'sem': (B, T, sem_in), 'mask': (B, T) bool, True = real}."""

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seller_core.llm.inject import InjectionGates, adapter_injection
+
 
 @dataclass
 class XRecConfig:
@@ -27,6 +29,11 @@ class XRecConfig:
     dropout: float = 0.2
     noise: bool = True  # noisy gating while training (XRec's default)
     init_std: float = 0.02
+    # the shared injection levers (llm/inject.py); the defaults are XRec's published design
+    inject_at: str = "slots"
+    qkv_gate: bool = False
+    slot_scale: str = "none"
+    llm_layers: int = 0  # the gates' rows (0 without gates)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +70,13 @@ class XRecAdapter(nn.Module):
         self.cfg = cfg
         self.user = MoEAdaptor(cfg)
         self.item = MoEAdaptor(cfg)
+        if cfg.qkv_gate:
+            if cfg.llm_layers < 1:
+                raise ValueError("config key xrec.qkv_gate needs the LLM's layer count (XRecConfig.llm_layers)")
+            self.gates = InjectionGates(cfg.llm_layers)
+
+    def injection(self) -> dict:
+        return adapter_injection(self)
 
     def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
         return torch.stack([self.user(u), self.item(i)], dim=1)

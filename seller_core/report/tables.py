@@ -140,6 +140,14 @@ def model_lines(method_provenance: dict, seen: set | None = None) -> list[str]:
             found.append(("backbone", f"`{bb.get('name_or_path') or bb.get('path')}` ({bb.get('architecture')}, "
                                       f"{bb.get('n_layers')} layers x {bb.get('hidden_size')}, "
                                       f"{str(bb.get('dtype', '')).replace('torch.', '')}, on {prov.get('device', '?')})"))
+        if prov.get("inject_at"):  # issue 20's levers: which reading of Eq. 10 and which category text ran
+            found.append(("injection", f"Eq. 10 added at `{prov['inject_at']}`"
+                                       + (", zero-initialised q/k/v gates per layer" if prov.get("qkv_gate") else "")
+                                       + (f", slot vector at `{prov['slot_scale']}` scale" if prov.get("slot_scale") not in (None, "none") else "")))
+        if prov.get("category_text"):
+            found.append(("category text", {"sampled": "the paper's sub-sampled sequence categories (App. A.1.2)",
+                                            "target_first": "the target's own categories first (Eq. 2's d_i), then the "
+                                                            "sampled ones"}.get(prov["category_text"], prov["category_text"])))
         if prov.get("profiles"):
             found.append(("profiles", f"`{prov['profiles'].get('model')}` (backend {prov['profiles'].get('backend')})"))
         for role, name in sorted(prov.get("models", {}).items()):

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = ("User record: {slot:user}\nItem record: {slot:item}\nItem name: {text:name}\n"
             "User profile: {text:user_profile}\nItem profile: {text:item_profile}")
-MODEL_KEYS = ("n_experts", "dropout", "noise", "init_std")
+MODEL_KEYS = ("n_experts", "dropout", "noise", "init_std", "inject_at", "qkv_gate", "slot_scale")
 
 
 def prompt_builder(tok, cfg: dict) -> SlotPrompt:
@@ -65,12 +65,13 @@ def train_xrec(model, tok, data: XRecInputs, df, cfg: dict, device: str, ckpt=No
     """df: sample_id, user_id, item_id, explanation. -> (adapter, history, counts)."""
     rng = loop.RNG(cfg["seed"])  # before the adapter's weights are drawn
     adapter = XRecAdapter(XRecConfig(model.config.hidden_size, data.cf.user.shape[1],
-                                     **{k: cfg[k] for k in MODEL_KEYS})).to(device)
+                                     llm_layers=model.config.num_hidden_layers,
+                                     **{k: cfg[k] for k in MODEL_KEYS if k in cfg})).to(device)
     builder = prompt_builder(tok, cfg)
     users, items = df["user_id"].to_numpy(), df["item_id"].to_numpy()
     rows = [builder.encode(data.texts(u, i), x) for u, i, x in zip(users, items, df["explanation"])]
     prefix = PrefixCache.build(model, shared_prefix(rows, builder.prefix_len()))
-    injector = Injector(model).install()
+    injector = Injector(model).configure(**adapter.injection()).install()
 
     def step_loss(idx):
         batch = batch_of([rows[k] for k in idx], tok.pad_token_id, device, with_target=True, prefix=prefix)
@@ -135,12 +136,13 @@ def explain_xrec_rule(inp: dict, out: dict, gen_cfg: dict, data_source: str, thr
     users, items = test["user_id"].to_numpy(), test["item_id"].to_numpy()
     rows = [builder.encode(data.texts(u, i)) for u, i in zip(users, items)]
     prefix = PrefixCache.build(model, shared_prefix(rows, builder.prefix_len()))
-    with Injector(model) as injector:
+    with Injector(model).configure(**adapter.injection()) as injector:
         texts, counts = generate_texts(model, tok, injector, rows, lambda idx: adapter(*data.cf(users[idx], items[idx], device)),
                                        gen_cfg, device, "xrec", prefix)
     prov = {"method": "xrec", "seed": ck["xrec"]["seed"], "gt_backend": ck["gt_backend"], "gt_kind": ck["kind"],
             "data_source": data_source, "backbone": ck["backbone"], "profiles": data.profile_prov,
-            "generate": gen_cfg, "device": device}
+            "generate": gen_cfg, "device": device, "inject_at": adapter.cfg.inject_at, "qkv_gate": adapter.cfg.qkv_gate,
+            "slot_scale": adapter.cfg.slot_scale}
     write_explanations(out["explanations"], test, texts, prov)
     cost = generate_cost("explain_xrec", device, t_all, load_s, counts)
     write_json(cost, out["cost"])
