@@ -102,6 +102,23 @@ def resolve_seg(config_path, overrides: dict) -> tuple[dict, dict, dict]:
     return seg_section(config, "full"), dict(config["seg"]["generate"]), config
 
 
+def eer_scoring(config: dict, results: Path, ds: str):
+    """(EER, embed_fn) for Probe's EER scoring: the EER of kind eer.utility_kind
+    (results/models/{ds}/eer/{kind}/model.pt) and the config's sentence encoder, which must be the
+    one the EER was trained with."""
+    from seller_core.models.eer import load_eer
+    from seller_core.text import embed
+
+    kind = config["eer"]["utility_kind"]
+    eer_path = Path(results) / "models" / ds / "eer" / kind / "model.pt"
+    eer, meta = load_eer(eer_path)
+    if meta["encoder"] != config["embed"]["model"]:
+        raise SystemExit(f"{eer_path}: trained with encoder {meta['encoder']!r}, the config's embed.model is "
+                         f"{config['embed']['model']!r}")
+    encoder = embed.load_encoder(config["embed"]["model"], config["embed"]["device"])
+    return eer, lambda texts: embed.embed_texts(encoder, texts, config["embed"]["batch_size"])
+
+
 class NoGenerateProgress(logging.Filter):
     """generate_texts logs every batch; one line per probe is enough here."""
 
@@ -232,19 +249,7 @@ def main(argv=None) -> list[dict]:
     prefix = PrefixCache.build(model, shared_prefix(rows, builder.prefix_len()))
     feats = SequenceFeatures(sasrec, torch.from_numpy(emb), cfg["behaviour"])
     seqs = valid["sequence"].tolist()
-    eer = embed_fn = None
-    if not args.no_eer:
-        from seller_core.models.eer import load_eer
-        from seller_core.text import embed
-
-        kind = config["eer"]["utility_kind"]
-        eer_path = results / "models" / ds / "eer" / kind / "model.pt"
-        eer, meta = load_eer(eer_path)
-        if meta["encoder"] != config["embed"]["model"]:
-            raise SystemExit(f"{eer_path}: trained with encoder {meta['encoder']!r}, the config's embed.model is "
-                             f"{config['embed']['model']!r}")
-        encoder = embed.load_encoder(config["embed"]["model"], config["embed"]["device"])
-        embed_fn = lambda texts: embed.embed_texts(encoder, texts, config["embed"]["batch_size"])  # noqa: E731
+    eer, embed_fn = (None, None) if args.no_eer else eer_scoring(config, results, ds)
     injector = Injector(model).install()
     probe = Probe(model, tok, injector, rows, None, targets, names, gen_cfg, samples=valid, prefix=prefix, eer=eer,
                   embed_fn=embed_fn, eval_cfg=config["eval"], n_items=n_items, device=device)

@@ -88,28 +88,7 @@ def test_prefix_reuse_gives_the_same_greedy_generations(n_kv):
     assert not torch.equal(zero, reused)
 
 
-@pytest.mark.parametrize("n_kv", KV)
-def test_cached_decoding_equals_a_no_cache_recompute(n_kv):
-    """Each generated token is the argmax of a full no-cache forward over prompt + tokens so far,
-    with the injection at the soft slots: the prefix cache and the decode cache add nothing else."""
-    model, tok = tiny_llama(n_kv), word_tokenizer()
-    b, rows = rows_of(tok, with_target=False)
-    prefix = PrefixCache(model, shared_prefix(rows, b.prefix_len()))
-    torch.manual_seed(5)
-    e = torch.randn(len(rows), 2, 64) * 0.5
-    n_new = 6
-    with Injector(model) as inj:
-        out = generate_ids(model, inj, collate(rows, tok.pad_token_id, False, len(prefix)), e,
-                           {"max_new_tokens": n_new, "min_new_tokens": n_new}, tok.pad_token_id, tok.eos_token_id, prefix)
-        for r, row in enumerate(rows):
-            ids = torch.as_tensor(row.prompt + out[r].tolist())[None]
-            pos = torch.as_tensor(row.soft)[None]
-            inj.set(pos, e[r:r + 1], ids.shape[1])
-            with torch.no_grad():
-                logits = model(inputs_embeds=inj.inputs_embeds(ids, pos, e[r:r + 1]), use_cache=False).logits[0]
-            inj.clear()
-            L = len(row.prompt)
-            assert logits[L - 1:L - 1 + n_new].argmax(-1).tolist() == out[r].tolist(), f"row {r}"
+# cached decoding = a no-cache recompute: tests/test_inject_modes.py, for every injection mode
 
 
 @pytest.mark.parametrize("n_kv", KV)

@@ -15,7 +15,7 @@ import yaml
 
 from seg_fixtures import make_dataset, save_backbone, seg_cfg
 from seller_core.eval import ranking
-from seller_core.eval.probe import Probe, named_categories, probe_subset, text_scores, _pattern
+from seller_core.eval.probe import STOCK_PHRASES, Probe, named_categories, probe_subset, text_scores, _pattern
 from seller_core.llm.adapter_train import batch_of, lm_loss
 from seller_core.llm.backbone import load_backbone
 from seller_core.llm.inject import Injector
@@ -168,3 +168,14 @@ def test_learning_script_end_to_end(tmp_path):
     assert out.with_suffix(".png").stat().st_size > 10_000
     texts = json.loads((tmp_path / "out" / "curve.texts.json").read_text())
     assert set(texts["texts"]) == {"0", "2", "4"} and len(texts["texts"]["4"]) == len(texts["sample_id"]) == 6
+
+
+def test_stock_share_counts_texts_with_a_stock_phrase():
+    texts = ["I'm glad to help! More sushi.", "more sushi like this", "Sure! games right now", "help with games"]
+    targets = [["Sushi"], ["Sushi"], ["Games"], ["Games"]]
+    s = text_scores(texts, targets, ["Sushi", "Games"])
+    assert s["stock_share"] == pytest.approx(2 / 4)  # texts 0 and 2 (case-insensitive); "help" alone is not stock
+    assert text_scores(["help me", "so happy", "helpful"], [[]] * 3, [])["stock_share"] == 0.0
+    one_each = [p.upper() for p in STOCK_PHRASES]  # every phrase counts, whatever its case
+    assert text_scores(one_each, [[]] * len(one_each), [])["stock_share"] == 1.0
+    assert text_scores(["", "As an AI, I cannot"], [[], []], [])["stock_share"] == pytest.approx(0.5)

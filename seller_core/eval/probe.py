@@ -70,6 +70,13 @@ def named_categories(text: str, patterns: dict[str, re.Pattern]) -> set[str]:
     return found
 
 
+# stock chat-assistant phrases (lower case; a text containing one, case-insensitively, is "stock"):
+# a backbone's instruct persona leaking through instead of an explanation
+STOCK_PHRASES = ("i'm glad to help", "i am glad to help", "as an ai", "i'm sorry", "i cannot", "i can't help",
+                 "happy to help", "i'd be happy", "sure!", "certainly!", "hello!", "how can i help",
+                 "i'm here to help")
+
+
 def text_scores(texts: Sequence[str], target_categories: Sequence[Sequence[str]],
                 category_names: Sequence[str], patterns: dict[str, re.Pattern] | None = None) -> dict:
     """Category and diversity metrics of generated texts.
@@ -77,7 +84,8 @@ def text_scores(texts: Sequence[str], target_categories: Sequence[Sequence[str]]
     hit_rate: share of texts naming one of their target's categories (text_metrics.category_hits);
     name_precision: of all (text, vocabulary name) pairs found, the share where the name is one of
     that text's target categories (NaN when no text names any); named_share: share of texts naming
-    any vocabulary name; distinct: distinct texts / texts; empty: share of empty texts."""
+    any vocabulary name; distinct: distinct texts / texts; empty: share of empty texts; stock_share:
+    share of texts containing a stock chat-assistant phrase (STOCK_PHRASES, case-insensitive substrings)."""
     n = len(texts)
     if n != len(target_categories):
         raise ValueError(f"{n} texts but {len(target_categories)} target category lists")
@@ -97,6 +105,7 @@ def text_scores(texts: Sequence[str], target_categories: Sequence[Sequence[str]]
         "named_share": named / n if n else float("nan"),
         "distinct": len(set(texts)) / n if n else float("nan"),
         "empty": sum(1 for t in texts if not t) / n if n else float("nan"),
+        "stock_share": sum(any(p in t.lower() for p in STOCK_PHRASES) for t in texts) / n if n else float("nan"),
     }
 
 
