@@ -36,7 +36,6 @@ sample ids) after each method, and prints one line per method.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -49,7 +48,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: seg_learning's helpers
 
-from seg_learning import REPO, NoGenerateProgress, eer_scoring  # noqa: E402
+from seg_learning import REPO, NoGenerateProgress, eer_scoring, probe_args  # noqa: E402
 from seller_core.data import stage_io  # noqa: E402
 from seller_core.eval.probe import Probe, probe_subset  # noqa: E402
 from seller_core.llm.inject import Injector  # noqa: E402
@@ -148,17 +147,9 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def main(argv=None) -> list[dict]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--results", default="results")
-    ap.add_argument("--backbone", default="resources/llm/smollm2-135m")
-    ap.add_argument("--dataset", default="tiny_yelp")
-    ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    ap = probe_args(__doc__.split("\n")[0])
     ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
-    ap.add_argument("--probe-n", type=int, default=256)
-    ap.add_argument("--probe-seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="output stem (default bench/out/baseline_probe/<dataset>)")
-    ap.add_argument("--no-eer", action="store_true", help="skip the EER scoring")
     args = ap.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods or any(m not in METHODS for m in methods):

@@ -184,22 +184,28 @@ def plot(path: Path, rows: list[dict], title: str) -> None:
     tmp.replace(path)
 
 
-def main(argv=None) -> list[dict]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def probe_args(description: str) -> argparse.ArgumentParser:
+    """The arguments every validation-probe script takes (this one, bench/baseline_probe.py)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--results", default="results")
     ap.add_argument("--backbone", default="resources/llm/smollm2-135m")
     ap.add_argument("--dataset", default="tiny_yelp")
     ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    ap.add_argument("--probe-n", type=int, default=256)
+    ap.add_argument("--probe-seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-eer", action="store_true", help="skip the EER scoring")
+    return ap
+
+
+def main(argv=None) -> list[dict]:
+    ap = probe_args(__doc__.split("\n")[0])
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override a seg key (yaml-parsed), repeatable")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
     ap.add_argument("--every", type=int, default=50, help="probe every K steps (and at 0 and the last step)")
     ap.add_argument("--at", default="", help="also probe at these steps, comma-separated (e.g. 64,128,256)")
-    ap.add_argument("--probe-n", type=int, default=256)
-    ap.add_argument("--probe-seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="output stem (default bench/out/seg_learning/<dataset>)")
-    ap.add_argument("--no-eer", action="store_true", help="skip the EER scoring")
     ap.add_argument("--shuffle", action="store_true",
                     help="after the last step, generate with own and with shuffled vectors on the probe set and write "
                          "<out>.shuffle.json (hit rate, EER NDCG@10, paired-bootstrap CIs of own - shuffled)")
