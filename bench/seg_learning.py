@@ -138,6 +138,31 @@ def write_csv(path: Path, rows: list[dict], settings: dict) -> None:
     tmp.replace(path)
 
 
+SHUFFLE_COLUMNS = ["step", "n", "hit_own", "hit_shuffled", "hit_diff", "hit_lo", "hit_hi", "ndcg10_own",
+                   "ndcg10_shuffled", "ndcg10_diff", "ndcg10_lo", "ndcg10_hi", "ndcg10_empty", "own_distinct",
+                   "shuffled_distinct"]
+
+
+def write_shuffle_csv(path: Path, by_step: dict, settings: dict) -> None:
+    """One row per compared step: own vs shuffled hit rate and NDCG@10 with the paired CIs."""
+    rows = []
+    for step, c in sorted(by_step.items()):
+        r = {"step": step, **{k: c.get(k) for k in ("n", "hit_own", "hit_shuffled", "ndcg10_own", "ndcg10_shuffled",
+                                                     "ndcg10_empty", "own_distinct", "shuffled_distinct")}}
+        for m in ("hit", "ndcg10"):
+            p = c.get(f"{m}_paired") or {}
+            r.update({f"{m}_diff": p.get("diff"), f"{m}_lo": p.get("lo"), f"{m}_hi": p.get("hi")})
+        rows.append(r)
+    cols = SHUFFLE_COLUMNS + ["dataset", "steps", "probe_seed", *SETTING_KEYS, "overrides"]
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (round(v, 5) if isinstance(v, float) else v) for k, v in {**settings, **r}.items()})
+    tmp.replace(path)
+
+
 def plot(path: Path, rows: list[dict], title: str) -> None:
     import matplotlib
 
@@ -209,6 +234,9 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--shuffle", action="store_true",
                     help="after the last step, generate with own and with shuffled vectors on the probe set and write "
                          "<out>.shuffle.json (hit rate, EER NDCG@10, paired-bootstrap CIs of own - shuffled)")
+    ap.add_argument("--shuffle-at", default="",
+                    help="also compare own vs shuffled vectors at these probe steps, comma-separated (each one is "
+                         "also a probe step); all comparisons go to <out>.shuffle.json (by step) and <out>.shuffle.csv")
     ap.add_argument("--skip-first", action="store_true", help="no probe at step 0 (saves its minutes)")
     args = ap.parse_args(argv)
 
@@ -269,8 +297,9 @@ def main(argv=None) -> list[dict]:
     title = (f"SEG on {ds}: lr {cfg['lr']} ({cfg.get('lr_decay', 'constant')}, warm-up {cfg.get('warmup_steps', 0)}), "
              f"batch {cfg['batch_size']}, pool {len(train)} samples, {steps} steps, pool={cfg['pool']}; "
              f"probe {len(valid)} validation samples" + (f"\noverrides {overrides}" if overrides else ""))
-    curve, texts = [], {}
-    at = {int(a) for a in args.at.split(",") if a.strip()}
+    curve, texts, shuffles = [], {}, {}
+    shuffle_at = {int(a) for a in args.shuffle_at.split(",") if a.strip()} | ({steps} if args.shuffle else set())
+    at = {int(a) for a in args.at.split(",") if a.strip()} | shuffle_at
     n_probes = len({0, steps, *at, *(range(args.every, steps + 1, args.every) if args.every else ())})
     clock = {"train": 0.0, "probe": 0.0, "since": None}
 
@@ -305,13 +334,18 @@ def main(argv=None) -> list[dict]:
         plot(out.with_suffix(".png"), curve, title)
         Path(str(out) + ".texts.json").write_text(json.dumps(
             {"sample_id": valid["sample_id"].astype(int).tolist(), "texts": {str(k): v for k, v in texts.items()}}))
-        if step == steps and args.shuffle:
-            cmp = probe.compare_shuffled(vectors_of(adapter), seed=args.probe_seed)
-            Path(str(out) + ".shuffle.json").write_text(json.dumps({"settings": settings, **cmp}, indent=1))
+        if step in shuffle_at:
+            t1 = time.perf_counter()
+            cmp = probe.compare_shuffled(vectors_of(adapter), seed=args.probe_seed, own_texts=texts[step])
+            shuffles[step] = cmp
+            clock["probe"] += time.perf_counter() - t1
+            Path(str(out) + ".shuffle.json").write_text(json.dumps(
+                {"settings": settings, "by_step": {str(k): v for k, v in shuffles.items()}}, indent=1))
+            write_shuffle_csv(Path(str(out) + ".shuffle.csv"), shuffles, settings)
             for m in ("hit", "ndcg10"):
                 if f"{m}_paired" in cmp:
                     c = cmp[f"{m}_paired"]
-                    print(f"own vs shuffled {m}: {cmp[m + '_own']:.4f} vs {cmp[m + '_shuffled']:.4f}, diff {c['diff']:+.4f} "
+                    print(f"step {step}: own vs shuffled {m}: {cmp[m + '_own']:.4f} vs {cmp[m + '_shuffled']:.4f}, diff {c['diff']:+.4f} "
                           f"[{c['lo']:+.4f}, {c['hi']:+.4f}] excludes 0: {c['excludes_zero']}", flush=True)
         clock["since"] = time.perf_counter()
 

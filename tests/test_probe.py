@@ -169,6 +169,20 @@ def test_learning_script_end_to_end(tmp_path):
     texts = json.loads((tmp_path / "out" / "curve.texts.json").read_text())
     assert set(texts["texts"]) == {"0", "2", "4"} and len(texts["texts"]["4"]) == len(texts["sample_id"]) == 6
 
+    # --shuffle-at: own vs shuffled at those steps (also probed), one CSV row and one JSON entry each
+    out2 = tmp_path / "out" / "shuf"
+    curve = mod.main(["--results", str(results), "--backbone", str(backbone), "--dataset", "tiny", "--config",
+                      str(tmp_path / "config.yaml"), "--steps", "4", "--every", "0", "--threads", "1", "--skip-first",
+                      "--set", "lr=3e-2", "--set", "generate.batch_size=2", "--no-eer", "--out", str(out2),
+                      "--shuffle-at", "3", "--shuffle"])
+    assert [c["step"] for c in curve] == [3, 4]
+    with open(Path(str(out2) + ".shuffle.csv")) as f:
+        shuf = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in shuf] == [3, 4] and all(int(r["n"]) == 6 for r in shuf)
+    by_step = json.loads(Path(str(out2) + ".shuffle.json").read_text())["by_step"]
+    assert set(by_step) == {"3", "4"}
+    assert by_step["4"]["texts"]["own"] == json.loads(Path(str(out2) + ".texts.json").read_text())["texts"]["4"]
+
 
 def test_stock_share_counts_texts_with_a_stock_phrase():
     texts = ["I'm glad to help! More sushi.", "more sushi like this", "Sure! games right now", "help with games"]

@@ -27,6 +27,21 @@ def test_own_arm_is_the_probe_generation_and_the_difference_is_paired(setup):
     assert out["texts"]["shuffled"] != out["texts"]["own"]  # random vectors: some text moves
 
 
+def test_own_texts_given_are_used_instead_of_a_second_generation(setup):
+    """The learning script hands in the probe's own texts: same result as regenerating them, and a
+    wrong-length list is refused (it would pair texts with the wrong samples)."""
+    n = len(setup["rows"])
+    _, vec = random_vectors(n, seed=4)
+    probe = make_probe(setup, vec)
+    own = probe.run(0)["texts"]
+    a, b = probe.compare_shuffled(seed=1), probe.compare_shuffled(seed=1, own_texts=own)
+    assert a["texts"] == b["texts"] and a["hit_paired"] == b["hit_paired"]
+    fake = ["comedy"] * n  # the own arm is exactly what was handed in
+    assert probe.compare_shuffled(seed=1, own_texts=fake)["hit_own"] == 1.0
+    with pytest.raises(ValueError, match="own_texts"):
+        probe.compare_shuffled(seed=1, own_texts=own[:-1])
+
+
 def test_identical_vectors_make_both_arms_identical(setup):
     """When every sample has the same vectors, shuffling changes nothing: difference exactly 0."""
     n = len(setup["rows"])

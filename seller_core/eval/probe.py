@@ -236,11 +236,13 @@ class Probe:
         return row
 
     # ---- do the vectors carry the sample? (issue 20's acceptance test, on validation)
-    def compare_shuffled(self, vectors: Vectors | None = None, seed: int = 0, n_boot: int = 2000) -> dict:
+    def compare_shuffled(self, vectors: Vectors | None = None, seed: int = 0, n_boot: int = 2000,
+                         own_texts: list[str] | None = None) -> dict:
         """Greedy texts with each sample's own vectors and with the vectors permuted within the set
         (seeded; a derangement, so no sample keeps its own), then per sample: category hit and,
         with an EER, NDCG@10; the paired-bootstrap CI of own - shuffled for each. The prompts'
-        text is the same in both arms: only the vectors move."""
+        text is the same in both arms: only the vectors move. own_texts: the own arm's greedy texts
+        when the caller has just generated them with these vectors (run()'s), so they are not paid twice."""
         vectors = vectors or self.vectors
         V = self.all_vectors(vectors)  # (n, K, H)
         n = len(self)
@@ -251,8 +253,14 @@ class Probe:
         arms = {"own": V, "shuffled": V[torch.as_tensor(perm)]}
         out, per = {"n": n, "seed": seed}, {}
         for arm, W in arms.items():
-            texts, _ = generate_texts(self.model, self.tok, self.injector, self.rows, lambda idx, W=W: W[torch.as_tensor(idx)],
-                                      self.gen, self.device, f"{self.name} {arm}", self.prefix)
+            if arm == "own" and own_texts is not None:
+                if len(own_texts) != n:
+                    raise ValueError(f"own_texts has {len(own_texts)} texts for {n} probe samples")
+                texts = list(own_texts)
+            else:
+                texts, _ = generate_texts(self.model, self.tok, self.injector, self.rows,
+                                          lambda idx, W=W: W[torch.as_tensor(idx)], self.gen, self.device,
+                                          f"{self.name} {arm}", self.prefix)
             per[arm] = {"hit": category_hits(texts, self.targets), "texts": texts}
             out[f"{arm}_distinct"] = len(set(texts)) / n
             if self.eer is not None:
