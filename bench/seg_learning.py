@@ -45,7 +45,8 @@ import yaml
 
 from seller_core.data import stage_io
 from seller_core.eval.probe import Probe, probe_subset
-from seller_core.llm.backbone import load_backbone, resolve_device
+from seller_core.llm.backbone import load_backbone
+from seller_core.runtime import resolve_device
 from seller_core.llm.inject import Injector
 from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import shared_prefix

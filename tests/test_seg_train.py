@@ -238,3 +238,45 @@ def test_stage1_trains_on_the_target_categories_and_resumes(tmp_path, monkeypatc
     assert counts["steps"] == steps_per_epoch  # stage 1 and epoch 1 came from their checkpoints
     for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_explain_batch_and_resident_forms(tmp_path, capsys, monkeypatch):
+    """--pairs and --serve load the model once and answer each request like the single-pair form;
+    a bad request gets an error line naming it and the others are still answered."""
+    import io
+
+    paths = make_dataset(tmp_path)
+    backbone = save_backbone(tmp_path, 2, chat=True)
+    train_seg_rule(train_inputs(paths, backbone), outputs(tmp_path), tmp_path / "ckpt.pt", seg_cfg(epochs=1), LLM)
+    base = ["explain", "--results", str(tmp_path), "--dataset", "tiny"]
+    test = pd.read_parquet(paths["test"])
+    one = [explain_one(tmp_path, "tiny", sample_id=int(s)) for s in test["sample_id"][:3]]
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,item,sample_id\n" + "".join(f",,{r['sample_id']}\n" for r in one[:2])
+                     + "nobody,i1,\n" + f"u{one[2]['user_id']},i{one[2]['item_id']},\n")
+    assert main(base + ["--pairs", str(pairs)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 4 and "unknown user 'nobody'" in lines[2]["error"]
+    # the batch generates the three texts together: the same texts as one at a time
+    assert [lines[i]["explanation"] for i in (0, 1, 3)] == [r["explanation"] for r in one]
+    assert lines[3]["sample_id"] == one[2]["sample_id"]  # the user/item form finds the same test sample
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item\nu0,i1\nu0,\n")
+    assert main(base + ["--pairs", str(bad)]) == 2
+    assert "bad.csv, line 3: needs sample_id, or user and item" in capsys.readouterr().err
+    noheader = tmp_path / "noheader.tsv"
+    noheader.write_text("u0\ti1\n")
+    assert main(base + ["--pairs", str(noheader)]) == 2
+    assert "noheader.tsv, line 1: the header must name" in capsys.readouterr().err
+
+    stdin = io.StringIO(json.dumps({"sample_id": one[0]["sample_id"]}) + "\n{not json\n\n"
+                        + json.dumps({"user": "u0"}) + "\n" + json.dumps({"sample_id": one[1]["sample_id"]}) + "\n")
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert main(base + ["--serve"]) == 0
+    captured = capsys.readouterr()
+    assert "ready:" in captured.err
+    served = [json.loads(x) for x in captured.out.splitlines()]
+    assert len(served) == 4 and all(s["seconds"] >= 0 for s in served)
+    assert served[0]["explanation"] == one[0]["explanation"] and served[3]["explanation"] == one[1]["explanation"]
+    assert "stdin, line 2: not JSON" in served[1]["error"] and "stdin, line 4: needs sample_id" in served[2]["error"]

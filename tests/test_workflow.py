@@ -190,3 +190,7 @@ def test_whole_dag_on_a_tiny_config(tmp_path):
                if torch.is_tensor(a)), "the two seeds trained the same SEG"
     again = snakemake(tmp_path, config, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+    # run control reaches the trainers untracked: other checkpoint frequencies rerun nothing
+    run_control = {**config, "checkpoint": {"every_steps": 1, "every_minutes": 0.5}}
+    again = snakemake(tmp_path, run_control, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr

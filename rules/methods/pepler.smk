@@ -39,7 +39,7 @@ rule train_pepler:
         ckpt="resources/ckpt/{ds}/pepler{seedtag}.pt",
         run=untracked(
             llm={"device": LLM["device"]},
-            pepler=pick("pepler", "log_every"),
+            pepler={**pick("pepler", "log_every"), "checkpoint": config["checkpoint"]},
         ),
     script:
         "../../workflow_scripts/train_pepler.py"

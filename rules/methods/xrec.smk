@@ -79,7 +79,7 @@ rule train_xrec:
         ckpt="resources/ckpt/{ds}/xrec{seedtag}.pt",
         run=untracked(
             llm={"device": LLM["device"]},
-            xrec=pick("xrec", "log_every"),
+            xrec={**pick("xrec", "log_every"), "checkpoint": config["checkpoint"]},
         ),
     script:
         "../../workflow_scripts/train_xrec.py"

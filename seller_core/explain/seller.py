@@ -18,13 +18,14 @@ import torch
 from seller_core.data.io import write_json
 from seller_core.data import stage_io
 from seller_core.explain.interface import read_provenance, write_explanations
-from seller_core.llm.backbone import load_backbone, resolve_device
+from seller_core.llm.backbone import load_backbone
 from seller_core.llm.generate import DEFAULT_GENERATE
 from seller_core.llm.inject import Injector
 from seller_core.llm.prefix import PrefixCache
 from seller_core.models.seg import SequenceFeatures
 from seller_core.models.sasrec import load_sasrec
-from seller_core.llm.adapter_train import generate_texts, peak_rss_mb
+from seller_core.llm.adapter_train import generate_texts
+from seller_core.runtime import peak_rss_mb, resolve_device
 from seller_core.train.seg_train import load_seg, prompt_builder, read_seg_samples
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,6 @@ def explain_seller_rule(inp: dict, out: dict, gen_cfg: dict, variant: str, metho
     t_all = time.perf_counter()
     torch.set_num_threads(threads)
     n_items = stage_io.n_items_of(inp["item_table"])
-    gt_backend = stage_io.read_parquet(inp["gt"], ["backend"])["backend"]
     ex = SEGExplainer(inp["model"], inp["sasrec"], inp["item_text_emb"], gen_cfg, device, inp.get("backbone"))
     # the category text the adapter was trained with (saved in it)
     test = read_seg_samples(inp["test"], inp["category_texts"], None, n_items, None, ex.category_text, inp["item_table"])
@@ -88,7 +88,7 @@ def explain_seller_rule(inp: dict, out: dict, gen_cfg: dict, variant: str, metho
     texts = ex.explain(test["sequence"].tolist(), test["category_text"].tolist())
     prov = {
         "method": method, "variant": variant, "seed": ex.cfg["seed"],
-        "gt_backend": ",".join(sorted(gt_backend.astype(str).unique())), "gt_kind": ex.cfg["kind"],
+        "gt_backend": stage_io.gt_backend_of(inp["gt"]), "gt_kind": ex.cfg["kind"],
         "data_source": data_source, "backbone": ex.backbone_meta, "encoder": "SEG dual-path + MoE (models/seg.py)",
         "behaviour": ex.cfg["behaviour"], "generate": gen_cfg, "device": ex.device,
         # what the table footers name: the prompt's category text and how the vectors enter the LLM
@@ -106,59 +106,94 @@ def explain_seller_rule(inp: dict, out: dict, gen_cfg: dict, variant: str, metho
 
 
 # ---------------------------------------------------------------- on demand
-def find_sample(data_dir: Path, user: str | None, item: str | None, sample_id: int | None):
-    """(split, row) of the sample for a raw user/item pair or a sample id; clear errors otherwise."""
-    import pandas as pd
+SPLITS = ("test", "valid", "train")
 
-    splits = ("test", "valid", "train")
-    frames = {s: stage_io.read_parquet(data_dir / f"samples_{s}.parquet", ["sample_id", "user_id", "item_id", "history"])
-              for s in splits}
-    if sample_id is not None:
-        for s in splits:
-            hit = frames[s][frames[s]["sample_id"] == sample_id]
+
+class OnDemand:
+    """SELLER's explanation of (user, item) pairs or sample ids with the trained artifacts under
+    `results`, the model and the data loaded once: the single-pair command, its batch form
+    (`--pairs FILE`) and its resident form (`--serve`) all go through `explain`. The generation
+    settings are those recorded in the method's explanations file (the module defaults when it is
+    absent), so an on-demand text is the one the pipeline would write for that sample."""
+
+    def __init__(self, results, dataset: str, variant: str = "full", device: str | None = None, backbone=None):
+        results = Path(results)
+        self.data = data = results / "data" / dataset
+        if not data.is_dir():
+            raise FileNotFoundError(f"{data}: unknown dataset {dataset!r} (no such directory under {results / 'data'})")
+        self.frames = {s: stage_io.read_parquet(data / f"samples_{s}.parquet", ["sample_id", "user_id", "item_id"])
+                       for s in SPLITS}
+        self.users = stage_io.read_parquet(data / "users.parquet", ["user_id", "raw_user_id"])
+        self.items = stage_io.read_parquet(data / "items.parquet", ["item_id", "raw_item_id", "categories"])
+        method_file = results / "explanations" / dataset / ("seller.parquet" if variant == "full" else f"seller_{variant}.parquet")
+        gen = read_provenance(method_file).get("generate", DEFAULT_GENERATE) if method_file.exists() else DEFAULT_GENERATE
+        self.ex = SEGExplainer(results / "models" / dataset / "seg" / variant / "adapter.pt",
+                               results / "models" / dataset / "sasrec" / "model.pt", data / "item_text_emb.npy", gen,
+                               device, backbone)
+        self._seg_rows = {}  # split -> its samples as SEG reads them (sequence, category text), read on first use
+
+    def locate(self, user=None, item=None, sample_id=None) -> tuple[str, object]:
+        """(split, row) of the sample for a raw user/item pair or a sample id; KeyError saying why not."""
+        if sample_id is not None:
+            for s in SPLITS:
+                hit = self.frames[s][self.frames[s]["sample_id"] == int(sample_id)]
+                if len(hit):
+                    return s, hit.iloc[0]
+            raise KeyError(f"sample_id {sample_id} is not a sample of {self.data}")
+        if user is None or item is None:
+            raise KeyError("a request needs sample_id, or user and item")
+        u = self.users[self.users["raw_user_id"] == str(user)]
+        if not len(u):
+            raise KeyError(f"unknown user {user!r}: not in {self.data / 'users.parquet'} (raw_user_id)")
+        i = self.items[self.items["raw_item_id"] == str(item)]
+        if not len(i):
+            raise KeyError(f"unknown item {item!r}: not in {self.data / 'items.parquet'} (raw_item_id)")
+        uid, iid = int(u["user_id"].iloc[0]), int(i["item_id"].iloc[0])
+        for s in SPLITS:
+            f = self.frames[s]
+            hit = f[(f["user_id"] == uid) & (f["item_id"] == iid)]
             if len(hit):
-                return s, hit.iloc[0]
-        raise KeyError(f"sample_id {sample_id} is not a sample of {data_dir}")
-    users = stage_io.read_parquet(data_dir / "users.parquet", ["user_id", "raw_user_id"])
-    items = stage_io.read_parquet(data_dir / "items.parquet", ["item_id", "raw_item_id"])
-    u = users[users["raw_user_id"] == str(user)]
-    if not len(u):
-        raise KeyError(f"unknown user {user!r}: not in {data_dir / 'users.parquet'} (raw_user_id)")
-    i = items[items["raw_item_id"] == str(item)]
-    if not len(i):
-        raise KeyError(f"unknown item {item!r}: not in {data_dir / 'items.parquet'} (raw_item_id)")
-    uid, iid = int(u["user_id"].iloc[0]), int(i["item_id"].iloc[0])
-    for s in splits:
-        f = frames[s]
-        hit = f[(f["user_id"] == uid) & (f["item_id"] == iid)]
-        if len(hit):
-            return s, hit.iloc[-1]  # the latest interaction with that item
-    known = pd.concat([frames[s][frames[s]["user_id"] == uid] for s in splits])
-    raw = items.set_index("item_id").loc[known["item_id"].unique()[:10], "raw_item_id"].tolist()
-    raise KeyError(f"user {user!r} has no sample with item {item!r} (SEG explains post hoc, so the pair must be an "
-                   f"interaction with an earlier history); items of this user include {raw}")
+                return s, hit.iloc[-1]  # the latest interaction with that item
+        known = {int(x) for s in SPLITS for x in self.frames[s].loc[self.frames[s]["user_id"] == uid, "item_id"]}
+        raw = self.items.set_index("item_id").loc[sorted(known)[:10], "raw_item_id"].tolist()
+        raise KeyError(f"user {user!r} has no sample with item {item!r} (SEG explains post hoc, so the pair must be an "
+                       f"interaction with an earlier history); items of this user include {raw}")
+
+    def seg_row(self, split: str, sample_id: int):
+        if split not in self._seg_rows:
+            # the category text as this split's rows were built for this adapter (sampled or target first)
+            rows = read_seg_samples(self.data / f"samples_{split}.parquet", self.data / "category_texts.parquet", None,
+                                    len(self.items), None, self.ex.category_text, self.data / "items.parquet")
+            self._seg_rows[split] = rows.set_index("sample_id", drop=False)
+        return self._seg_rows[split].loc[int(sample_id)]
+
+    def explain(self, requests: list[dict]) -> list[dict]:
+        """One result per request ({"user", "item"} or {"sample_id"}), in order; a request that
+        cannot be served gets {"error": why, "request": it} and the others are still explained.
+        The texts are generated in batches, so many requests pay the model's start-up once."""
+        out, found = [None] * len(requests), []
+        for n, r in enumerate(requests):
+            try:
+                split, row = self.locate(r.get("user"), r.get("item"), r.get("sample_id"))
+                found.append((n, split, row, self.seg_row(split, row["sample_id"])))
+            except KeyError as e:
+                out[n] = {"error": e.args[0] if e.args else str(e), "request": r}
+        use_cat = self.ex.cfg["use_categories"]
+        texts = self.ex.explain([s["sequence"] for *_, s in found],
+                                [s["category_text"] if use_cat else "" for *_, s in found]) if found else []
+        cats = self.items.set_index("item_id")["categories"]
+        for (n, split, row, s), text in zip(found, texts):
+            out[n] = {"sample_id": int(row["sample_id"]), "split": split, "user_id": int(row["user_id"]),
+                      "item_id": int(row["item_id"]), "target_categories": list(cats.loc[int(row["item_id"])]),
+                      "category_text_given": s["category_text"] if use_cat else None, "explanation": text}
+        return out
 
 
 def explain_one(results: Path, dataset: str, user=None, item=None, sample_id=None, variant: str = "full",
                 device: str | None = None, backbone=None) -> dict:
-    """Explain one pair with the trained artifacts under `results`; the generation settings are
-    those recorded in the method's explanations file (the module defaults when it is absent)."""
-    results = Path(results)
-    data = results / "data" / dataset
-    if not data.is_dir():
-        raise FileNotFoundError(f"{data}: unknown dataset {dataset!r} (no such directory under {results / 'data'})")
-    split, row = find_sample(data, user, item, sample_id)
-    items = stage_io.read_parquet(data / "items.parquet", ["item_id", "categories"])
-    method_file = results / "explanations" / dataset / ("seller.parquet" if variant == "full" else f"seller_{variant}.parquet")
-    gen = read_provenance(method_file).get("generate", DEFAULT_GENERATE) if method_file.exists() else DEFAULT_GENERATE
-    ex = SEGExplainer(results / "models" / dataset / "seg" / variant / "adapter.pt",
-                      results / "models" / dataset / "sasrec" / "model.pt", data / "item_text_emb.npy", gen, device, backbone)
-    # the sample's category text as its split's rows were built for this adapter (sampled or target first)
-    sample = read_seg_samples(data / f"samples_{split}.parquet", data / "category_texts.parquet", None,
-                              stage_io.n_items_of(data / "items.parquet"), None, ex.category_text, data / "items.parquet")
-    sample = sample[sample["sample_id"] == row["sample_id"]].iloc[0]
-    cat_text = sample["category_text"]
-    text = ex.explain([sample["sequence"]], [cat_text if ex.cfg["use_categories"] else ""])[0]
-    return {"sample_id": int(row["sample_id"]), "split": split, "user_id": int(row["user_id"]), "item_id": int(row["item_id"]),
-            "target_categories": list(items.loc[items["item_id"] == row["item_id"], "categories"].iloc[0]),
-            "category_text_given": cat_text if ex.cfg["use_categories"] else None, "explanation": text}
+    """Explain one pair (KeyError / FileNotFoundError saying why it cannot be)."""
+    r = OnDemand(results, dataset, variant, device, backbone).explain(
+        [{"user": user, "item": item, "sample_id": sample_id}])[0]
+    if "error" in r:
+        raise KeyError(r["error"])
+    return r

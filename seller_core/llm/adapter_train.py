@@ -8,9 +8,12 @@ batch of sample indices into a loss, and the one that turns them into soft vecto
 the frozen-backbone assertion and the weight checksum live here too; the generation call is
 llm/generate.py's.
 
-Checkpoints: one per finished epoch at `ckpt_path` (outside the Snakemake outputs) holding the
-trainable module, the optimizer, the RNG streams and the history, with a fingerprint of config
-and data; a killed job resumes after its last finished epoch and ends with the same weights.
+Checkpoints at `ckpt_path` (outside the Snakemake outputs): one per finished epoch and, with the
+run-control `checkpoint` settings, every N steps or M minutes inside an epoch. Each holds the
+trainable module, the optimizer, the schedule, the RNG streams, the history and, inside an epoch,
+the epoch's sample order, the step reached and the epoch's running sums, with a fingerprint of
+config and data. A job killed at any step (or while writing a checkpoint: the write is atomic)
+resumes from the last checkpoint and ends with bit-identical weights.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-import resource
 import time
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,7 @@ from seller_core.llm.generate import decode, generate_ids
 from seller_core.llm.inject import prompt_embeds
 from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import Encoded, collate
+from seller_core.runtime import save_atomic
 from seller_core.train import loop
 from seller_core.train.loop import Interrupted
 
@@ -78,10 +80,6 @@ def to_device(batch: dict, device: str) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def batch_of(rows: list[Encoded], pad_id: int, device: str, with_target: bool,
              prefix: PrefixCache | None = None) -> dict:
     return {k: v.to(device) for k, v in collate(rows, pad_id, with_target, len(prefix) if prefix else 0).items()}
@@ -126,6 +124,9 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
     callback(step): called at step 0 (before any update), every `callback_every` steps and after
     the last one (and at each step of `callback_at`), with `trainable` in eval mode and the RNG streams forked, so a run with a probe
     ends with the same weights as one without.
+    cfg['checkpoint'] (run control, optional): {every_steps, every_minutes}, 0 = off; a checkpoint
+    inside the epoch after every `every_steps` steps and/or when `every_minutes` have passed since
+    the last one (the epoch's end always writes one).
     rng must be created (seeded) before `trainable`'s weights were drawn.
     Returns (history, counts)."""
     params = [p for p in trainable.parameters() if p.requires_grad]
@@ -150,8 +151,12 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, int(cfg.get("warmup_steps", 0)),
                                                              cfg.get("lr_decay", "constant"),
                                                              float(cfg.get("min_lr_ratio", 0.0))))
-    start, history = 1, []
+    start, history, resume = 1, [], None
+    # this process's work (a resumed job counts what it did itself, like its train_seconds)
+    counts = {"tokens": 0, "label_tokens": 0, "steps": 0, "train_seconds": 0.0}
     ckpt_path = Path(ckpt_path) if ckpt_path else None
+    every = cfg.get("checkpoint") or {}
+    every_steps, every_secs = int(every.get("every_steps") or 0), 60.0 * float(every.get("every_minutes") or 0)
     if ckpt_path and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         if ck.get("fp") == fp and "state" in ck:  # (a SEG checkpoint of the earlier format has "adapter": ignored)
@@ -161,7 +166,11 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
                 sched.load_state_dict(ck["scheduler"])
             rng.load(ck["rng"])
             start, history = ck["epoch"] + 1, ck["history"]
-            log.info("%s: resuming from %s after epoch %d", name, ckpt_path, ck["epoch"])
+            resume = ck.get("in_epoch")
+            if resume:
+                log.info("%s: resuming from %s at step %d of epoch %d", name, ckpt_path, resume["done"], start)
+            else:
+                log.info("%s: resuming from %s after epoch %d", name, ckpt_path, ck["epoch"])
         else:
             log.warning("%s: ignoring checkpoint %s: it belongs to another config or data (%s != %s)", name, ckpt_path,
                         ck.get("fp"), fp)
@@ -177,9 +186,13 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
             callback(step)
         trainable.train()
 
-    counts = {"tokens": 0, "label_tokens": 0, "steps": 0, "train_seconds": 0.0}
+    def save(epoch_done: int, in_epoch: dict | None) -> None:
+        save_atomic({"fp": fp, "epoch": epoch_done, "in_epoch": in_epoch, "state": trainable.state_dict(),
+                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng.state(),
+                     "history": history}, ckpt_path)
+
     t_run, done_here = time.perf_counter(), 0
-    if start == 1:
+    if start == 1 and resume is None:
         probe(0)
     for epoch in range(start, epochs + 1):
         first = (epoch - 1) * steps_per_epoch
@@ -187,9 +200,14 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
             break
         n_steps = min(steps_per_epoch, total - first)
         trainable.train()
-        order = rng.np_gen.permutation(n_samples)
-        t0, ep_loss, ep_tok = time.perf_counter(), 0.0, 0
-        for s in range(n_steps):
+        if resume is not None:  # mid-epoch: the saved order (the rng has already drawn it) and sums
+            order, s0, ep_loss, ep_tok = np.asarray(resume["order"]), resume["done"], resume["loss"], resume["tokens"]
+            resume = None
+        else:
+            order, s0, ep_loss, ep_tok = rng.np_gen.permutation(n_samples), 0, 0.0, 0
+        t0 = t_saved = time.perf_counter()
+        tok0 = ep_tok  # tokens of this epoch done before a resume: not in this run's rate
+        for s in range(s0, n_steps):
             idx = order[s * bs:(s + 1) * bs]
             with autocast_for(device):
                 loss, batch = step_loss(idx)
@@ -210,9 +228,13 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
             step = first + s + 1
             if step % cfg["log_every"] == 0 or s == n_steps - 1:
                 el = time.perf_counter() - t0
-                eta = (total - step) * el / (s + 1)
+                eta = (total - step) * el / (s + 1 - s0)
                 log.info("%s step %d/%d epoch %d loss %.4f (epoch mean %.4f) lr %.3g %.0f tokens/s ETA %.0fs", name,
-                         step, total, epoch, loss.item(), ep_loss / (s + 1), sched.get_last_lr()[0], ep_tok / el, eta)
+                         step, total, epoch, loss.item(), ep_loss / (s + 1), sched.get_last_lr()[0], (ep_tok - tok0) / el, eta)
+            if ckpt_path and s < n_steps - 1 and (every_steps and (s + 1) % every_steps == 0
+                                                   or every_secs and time.perf_counter() - t_saved >= every_secs):
+                save(epoch - 1, {"done": s + 1, "order": order, "loss": ep_loss, "tokens": ep_tok})
+                t_saved = time.perf_counter()
             if callback_every and step % callback_every == 0 or step == total or step in callback_at:
                 probe(step)
         secs = time.perf_counter() - t0
@@ -220,11 +242,7 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
                         "tokens": ep_tok})
         log.info("%s epoch %d: mean loss %.4f, %.1fs", name, epoch, ep_loss / n_steps, secs)
         if ckpt_path:
-            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"fp": fp, "epoch": epoch, "state": trainable.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "rng": rng.state(), "history": history}, tmp)
-            os.replace(tmp, ckpt_path)  # atomic: a kill mid-save keeps the previous epoch's checkpoint
+            save(epoch, None)
         done_here += 1
         if stop_after is not None and done_here >= stop_after:
             raise Interrupted(f"{name}: stopped after {done_here} epochs (stop_after)")

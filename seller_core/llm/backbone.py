@@ -22,6 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
+from seller_core.runtime import resolve_device
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import reads it
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -52,16 +54,6 @@ def bundled_gguf(source: str) -> Path:
 
 def is_local_dir(source: str) -> bool:
     return not source.startswith(BUNDLED_PREFIX)
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"config key llm.device={device!r}, but no CUDA device is available")
-    return device
 
 
 def resolve_dtype(dtype: str, device: str):

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import resource
-
 from seller_core.data import stage_io
 from seller_core.errors import BadInputError
 
@@ -17,18 +15,3 @@ def n_users_of(users_path) -> int:
         raise BadInputError(users_path, "user_id must be dense 0..n-1", key="user_id")
     return n
 
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def resolve_device(device: str, key: str) -> str:
-    """auto -> cuda when available, else cpu; a cuda device that is absent is an error naming the key."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"config key {key}={device!r}, but no CUDA device is available")
-    return device

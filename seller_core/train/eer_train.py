@@ -17,6 +17,7 @@ from seller_core.models.sasrec import SASRec, bpr_loss, load_sasrec, n_params
 from seller_core.text import embed
 from seller_core.data import stage_io
 from seller_core.data import sequences
+from seller_core.runtime import save_atomic
 from seller_core.train import loop
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def train_eer(sasrec: SASRec, train: pd.DataFrame, e_train: np.ndarray, valid: p
 def save_eer(eer: EER, history, model_path, history_path, cfg: dict, encoder: str, kind: str) -> None:
     Path(model_path).parent.mkdir(parents=True, exist_ok=True)
     meta = {"sasrec_config": eer.sasrec.cfg.to_dict(), "eer_config": eer.cfg.to_dict(), "train_config": cfg, "encoder": encoder, "gt_kind": kind}
-    torch.save({**meta, "state_dict": eer.state_dict()}, model_path)
+    save_atomic({**meta, "state_dict": eer.state_dict()}, model_path)
     write_json({**meta, "history": history}, history_path)
 
 

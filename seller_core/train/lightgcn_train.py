@@ -27,7 +27,8 @@ from seller_core.data.io import write_json
 from seller_core.eval.ranking import ranks_from_scores
 from seller_core.models.lightgcn import LightGCN, LightGCNConfig, normalized_adjacency
 from seller_core.train import loop
-from seller_core.train.baseline_io import n_users_of, resolve_device
+from seller_core.runtime import resolve_device
+from seller_core.train.baseline_io import n_users_of
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import pandas as pd
 import torch
 
 from seller_core.data import stage_io
-from seller_core.llm.backbone import backbone_info, load_backbone, resolve_device
+from seller_core.llm.backbone import backbone_info, load_backbone
+from seller_core.runtime import RUN_CONTROL_KEYS, peak_rss_mb, resolve_device
 from seller_core.train import loop
 from seller_core.train.baseline_io import n_users_of
-from seller_core.llm.adapter_train import peak_rss_mb
 from seller_core.train.seg_train import subsample
 
 
@@ -42,7 +42,7 @@ def open_backbone(path, llm_cfg: dict, device: str | None = None):
 
 def fingerprint(cfg: dict, llm_cfg: dict, model, *paths) -> str:
     """What the trained weights depend on (not devices or log frequency: a resumed run may differ there)."""
-    return loop.fingerprint({k: v for k, v in cfg.items() if k not in ("log_every", "generate")}, llm_cfg.get("source"),
+    return loop.fingerprint({k: v for k, v in cfg.items() if k not in (*RUN_CONTROL_KEYS, "generate")}, llm_cfg.get("source"),
                             llm_cfg.get("dtype"), *(Path(p) for p in paths), backbone_info(model))
 
 

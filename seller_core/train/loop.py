@@ -21,6 +21,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from seller_core.runtime import save_atomic
+
 log = logging.getLogger(__name__)
 
 
@@ -116,14 +118,9 @@ def fit(
             best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
         log.info("epoch %d: loss %.5f valid %.5f (best %.5f at %d) %.1fs", epoch, loss, score, best["score"], best["epoch"], secs)
         if ckpt_path:
-            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save(
-                {"fp": fp, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "rng": rng.state(), "history": history, "best": best},
-                tmp,
-            )
-            os.replace(tmp, ckpt_path)  # atomic: a kill mid-save leaves the previous epoch's checkpoint
+            # a kill mid-save leaves the previous epoch's checkpoint
+            save_atomic({"fp": fp, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "rng": rng.state(), "history": history, "best": best}, ckpt_path)
         done_here += 1
         if stop_after is not None and done_here >= stop_after:
             raise Interrupted(f"stopped after {done_here} epochs (stop_after)")

@@ -25,6 +25,7 @@ from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
 from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id
 from seller_core.train import loop
+from seller_core.runtime import save_atomic
 from seller_core.train.llm_baselines import (fingerprint, generate_cost, open_backbone, read_samples, sum_counts,
                                              train_cost)
 
@@ -80,8 +81,7 @@ def train_pepler_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind
            "gt_backend": stage_io.gt_backend_of(inp["gt"]), "history": history}
     if cfg["stage2"]:
         art["lm_state_dict"] = model.state_dict()  # stage 2 changed the LM: it is part of the model
-    Path(out["model"]).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(art, out["model"])
+    save_atomic(art, out["model"])
     write_json({"pepler": cfg, "kind": kind, "history": history, "n_train": len(df)}, out["history"])
     cost = train_cost("train_pepler", device, t_all, load_s, counts, len(df), len(history))
     write_json(cost, out["cost"])

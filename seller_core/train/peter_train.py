@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import re
 import time
 from collections import Counter
@@ -34,7 +33,8 @@ from seller_core.data.io import write_json
 from seller_core.explain.interface import write_explanations
 from seller_core.models.peter import PETER, PETERConfig, greedy_decode, n_params, peter_loss
 from seller_core.train import loop
-from seller_core.train.baseline_io import n_users_of, peak_rss_mb, resolve_device
+from seller_core.runtime import peak_rss_mb, resolve_device, save_atomic
+from seller_core.train.baseline_io import n_users_of
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +144,6 @@ def run_epoch(model: PETER, optimizer, data, order, cfg: dict, epoch: int) -> fl
     return total / seen
 
 
-def save_checkpoint(path: Path, ck: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(ck, tmp)
-    os.replace(tmp, path)  # atomic: a kill mid-save leaves the previous epoch's checkpoint
-
-
 def train_peter(train_df: pd.DataFrame, valid_df: pd.DataFrame, cfg: dict, *, n_users: int | None = None,
                 n_items: int | None = None, ckpt_path=None, fp: str = "", stop_after: int | None = None,
                 device: str = "cpu"):
@@ -218,8 +211,9 @@ def train_peter(train_df: pd.DataFrame, valid_df: pd.DataFrame, cfg: dict, *, n_
                  "" if improved else f" (no improvement: {state['bad_epochs']}/{cfg['endure']})",
                  optimizer.param_groups[0]["lr"], secs, left * (time.perf_counter() - t_start) / (done_here + 1))
         if ckpt_path:
-            save_checkpoint(ckpt_path, {"fp": fp, "vocab": vocab, "model": model.state_dict(),
-                                        "optimizer": optimizer.state_dict(), "rng": rng.state(), "state": state})
+            # a kill mid-save leaves the previous epoch's checkpoint
+            save_atomic({"fp": fp, "vocab": vocab, "model": model.state_dict(),
+                         "optimizer": optimizer.state_dict(), "rng": rng.state(), "state": state}, ckpt_path)
         done_here += 1
         if stop_after is not None and done_here >= stop_after:
             raise loop.Interrupted(f"stopped after {done_here} epochs (stop_after)")
@@ -248,9 +242,8 @@ def generate_peter(model: PETER, vocab: list[str], test_df: pd.DataFrame, batch_
 
 
 def save_peter(model: PETER, vocab: list[str], history: list[dict], path, cfg: dict) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "vocab": vocab,
-                "history": history, "train_config": cfg}, path)
+    save_atomic({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "vocab": vocab,
+                 "history": history, "train_config": cfg}, path)
 
 
 def load_peter(path, device: str = "cpu") -> tuple[PETER, list[str], dict]:
@@ -311,10 +304,10 @@ def explain_peter_rule(inp: dict, out: dict, method: str, data_source: str, batc
     t0 = time.perf_counter()
     texts = generate_peter(model, vocab, test, batch_size)
     gen_s = time.perf_counter() - t0
-    gt = stage_io.read_parquet(inp["gt"], ["backend", "model"]).drop_duplicates()
+    gt = stage_io.read_parquet(inp["gt"], ["model"]).drop_duplicates()
     provenance = {
         "method": method, "seed": train_cfg["seed"], "gt_kind": train_cfg["text_kind"],
-        "gt_backend": ",".join(sorted(gt["backend"].astype(str).unique())), "data_source": data_source,
+        "gt_backend": stage_io.gt_backend_of(inp["gt"]), "data_source": data_source,
         "models": {"peter": str(inp["model"]), "gt": ",".join(sorted(gt["model"].astype(str).unique()))},
         "decoding": "greedy", "max_words": model.cfg.max_words,
     }

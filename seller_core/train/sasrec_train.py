@@ -15,6 +15,7 @@ from seller_core.eval import ranking
 from seller_core.models.sasrec import SASRec, SASRecConfig, bpr_loss, ce_loss, load_sasrec, n_params  # noqa: F401 (load_sasrec re-exported)
 from seller_core.data import stage_io
 from seller_core.data import sequences
+from seller_core.runtime import save_atomic
 from seller_core.train import loop
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def train_sasrec(interactions: pd.DataFrame, valid: pd.DataFrame, n_items: int, 
 def save_sasrec(model: SASRec, history: list[dict], model_path, history_path, cfg: dict) -> None:
     """model_path: config + weights (torch.save); history_path: per-epoch loss and validation score."""
     Path(model_path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "train_config": cfg}, model_path)
+    save_atomic({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "train_config": cfg}, model_path)
     write_json({"config": model.cfg.to_dict(), "train_config": cfg, "history": history}, history_path)
 
 

@@ -17,7 +17,6 @@ its weights is the same after training as before.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -28,12 +27,13 @@ import torch
 from seller_core.data import stage_io
 from seller_core.data.io import write_json
 from seller_core.errors import BadInputError
-from seller_core.llm.backbone import backbone_info, load_backbone, resolve_device
-from seller_core.llm.adapter_train import batch_of, lm_loss, peak_rss_mb, train_adapter
+from seller_core.llm.backbone import backbone_info, load_backbone
+from seller_core.llm.adapter_train import batch_of, lm_loss, train_adapter
 from seller_core.llm.inject import Injector
 from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import PromptBuilder, shared_prefix
 from seller_core.models.seg import SEGAdapter, SEGConfig, SequenceFeatures
+from seller_core.runtime import RUN_CONTROL_KEYS, peak_rss_mb, resolve_device, save_atomic
 from seller_core.train import loop
 from seller_core.models.sasrec import load_sasrec
 
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 MODEL_KEYS = ("d", "n_layers", "n_heads", "d_ff", "encoder_dropout", "n_experts", "expert_hidden",
               "expert_dropout", "init_std", "pool", "use_rec", "use_sem", "inject_at", "qkv_gate", "slot_scale")
 CATEGORY_TEXTS = ("sampled", "target_first")
-GT_COLUMNS = {"category": "category_text", "intent": "intent_text", "both": "both_text"}
 
 
 # ---------------------------------------------------------------- data
@@ -74,7 +73,7 @@ def read_seg_samples(samples_path, cats_path, gt_path, n_items: int, kind: str |
         own = stage_io.read_parquet(items_path, ["item_id", "categories"]).set_index("item_id")["categories"]
         df["target_categories"] = [[str(c) for c in own.loc[int(i)]] for i in df["item_id"]]
     if kind is not None:
-        col = GT_COLUMNS[kind]
+        col = stage_io.GT_COLUMNS[kind]
         gt = stage_io.read_parquet(gt_path, ["sample_id", col, "backend"]).rename(columns={col: "explanation"})
         df = df.merge(gt, on="sample_id", how="left")
         if df["explanation"].isna().any():
@@ -176,10 +175,7 @@ def stage1(model, tok, adapter, feats, train_df, cfg, rng, injector, prefix, dev
 
 # ---------------------------------------------------------------- artifacts
 def save_seg(adapter: SEGAdapter, path, cfg: dict, extra: dict) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    torch.save({"config": adapter.cfg.to_dict(), "state_dict": adapter.state_dict(), "seg": cfg, **extra}, tmp)
-    os.replace(tmp, path)
+    save_atomic({"config": adapter.cfg.to_dict(), "state_dict": adapter.state_dict(), "seg": cfg, **extra}, path)
 
 
 def load_seg(path, device: str = "cpu") -> tuple[SEGAdapter, dict]:
@@ -212,13 +208,12 @@ def train_seg_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, threads
     model, tok = load_backbone(inp["backbone"], device, llm_cfg["dtype"])
     load_s = time.perf_counter() - t0
     # what the weights depend on (not the device or the log frequency: a resumed run may differ there)
-    fp = loop.fingerprint({k: v for k, v in cfg.items() if k != "log_every"}, llm_cfg.get("source"),
+    fp = loop.fingerprint({k: v for k, v in cfg.items() if k not in RUN_CONTROL_KEYS}, llm_cfg.get("source"),
                           *(Path(inp[k]) for k in ("sasrec", "item_text_emb", "train", "category_texts", "gt")),
                           backbone_info(model))
     adapter, history, counts = train_seg(model, tok, sasrec, emb, df, cfg, device, ckpt, fp)
-    backend = df["backend"].iloc[0] if len(df) else "unknown"
     extra = {"backbone": {"path": str(inp["backbone"]), **backbone_info(model)}, "llm": llm_cfg,
-             "gt_backend": str(backend), "history": history}
+             "gt_backend": stage_io.gt_backend_of(inp["gt"]), "history": history}
     save_seg(adapter, out["model"], cfg, extra)
     write_json({"seg": cfg, "history": history, "n_train": len(df)}, out["history"])
     cost = {"stage": "train_seg", "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2),

@@ -29,6 +29,7 @@ from seller_core.llm.prompting import SlotPrompt, shared_prefix
 from seller_core.models.xrec import CFTables, XRecAdapter, XRecConfig
 from seller_core.train import loop
 from seller_core.train.lightgcn_train import load_embeddings
+from seller_core.runtime import save_atomic
 from seller_core.train.llm_baselines import fingerprint, generate_cost, open_backbone, read_samples, train_cost
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,10 @@ def train_xrec_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: 
     model, tok, device, load_s = open_backbone(inp["backbone"], llm_cfg)
     fp = fingerprint({**cfg, "kind": kind}, llm_cfg, model, inp["train"], inp["gt"], inp["lightgcn"], inp["profiles"])
     adapter, history, counts = train_xrec(model, tok, data, df, cfg, device, ckpt, fp)
-    Path(out["model"]).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": adapter.cfg.to_dict(), "state_dict": adapter.state_dict(), "xrec": cfg, "kind": kind,
-                "llm": llm_cfg, "backbone": {"path": str(inp["backbone"]), **backbone_info(model)},
-                "gt_backend": stage_io.gt_backend_of(inp["gt"]), "profiles": data.profile_prov, "history": history},
-               out["model"])
+    save_atomic({"config": adapter.cfg.to_dict(), "state_dict": adapter.state_dict(), "xrec": cfg, "kind": kind,
+                 "llm": llm_cfg, "backbone": {"path": str(inp["backbone"]), **backbone_info(model)},
+                 "gt_backend": stage_io.gt_backend_of(inp["gt"]), "profiles": data.profile_prov, "history": history},
+                out["model"])
     write_json({"xrec": cfg, "kind": kind, "history": history, "n_train": len(df), "profiles": data.profile_prov},
                out["history"])
     cost = train_cost("train_xrec", device, t_all, load_s, counts, len(df), len(history))

@@ -1,0 +1,108 @@
+"""SELLER on demand: single-pair wall time (the baseline), its import floor, the batch form's
+throughput and the resident form's per-pair latency, measured in one run on this machine.
+
+Each form runs as a user would run it, in a fresh process (`python -m seller_core explain ...`):
+  floor     python -c "from seller_core.explain.seller import OnDemand"  (interpreter + imports: no
+            form can answer a fresh single pair faster than this)
+  single    --sample-id N --json, once per sample (what one question costs today)
+  batch     --pairs FILE with all N samples (one start-up, texts generated in batches)
+  serve     --serve, the N requests one at a time on stdin after the ready line (per-pair round trip)
+
+    .venv/bin/python bench/explain_latency.py --results results --dataset tiny_yelp --n 16
+
+Needs results/models/{ds}/seg/full/adapter.pt and its inputs (snakemake results/explanations/{ds}/seller.parquet).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(cmd: list[str], env: dict, stdin: str | None = None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, input=stdin, timeout=900)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    return time.perf_counter() - t0, r.stdout
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--dataset", default="tiny_yelp")
+    ap.add_argument("--n", type=int, default=16, help="test samples asked about (default 16)")
+    ap.add_argument("--single", type=int, default=3, help="fresh single-pair runs (default 3)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (OMP_NUM_THREADS) of every form")
+    args = ap.parse_args(argv)
+    test = Path(args.results) / "data" / args.dataset / "samples_test.parquet"
+    ids = sorted(pd.read_parquet(test, columns=["sample_id"])["sample_id"].tolist())[:args.n]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "OMP_NUM_THREADS": str(args.threads)}
+    base = [sys.executable, "-m", "seller_core", "explain", "--results", args.results, "--dataset", args.dataset]
+
+    floor = [timed([sys.executable, "-c", "from seller_core.explain.seller import OnDemand"], env)[0]
+             for _ in range(args.single)]
+    bare = [timed([sys.executable, "-c", "pass"], env)[0] for _ in range(args.single)]
+    single, texts = [], {}
+    for sid in ids[:args.single]:
+        s, out = timed(base + ["--sample-id", str(sid), "--json"], env)
+        single.append(s)
+        texts[sid] = json.loads(out)["explanation"]
+
+    pairs = Path(args.results) / "bench" / f"explain_pairs_{args.dataset}.csv"
+    pairs.parent.mkdir(parents=True, exist_ok=True)
+    pairs.write_text("sample_id\n" + "".join(f"{i}\n" for i in ids))
+    batch_s, out = timed(base + ["--pairs", str(pairs)], env)
+    batch = [json.loads(x) for x in out.splitlines()]
+
+    proc = subprocess.Popen(base + ["--serve"], cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    t0 = time.perf_counter()
+    ready = proc.stderr.readline()
+    while ready and not ready.startswith("ready:"):
+        ready = proc.stderr.readline()
+    startup = time.perf_counter() - t0
+    rtt, served = [], []
+    for sid in ids:
+        t = time.perf_counter()
+        proc.stdin.write(json.dumps({"sample_id": sid}) + "\n")
+        proc.stdin.flush()
+        served.append(json.loads(proc.stdout.readline()))
+        rtt.append(time.perf_counter() - t)
+    proc.stdin.close()
+    proc.wait(timeout=60)
+
+    same_single = all(b["explanation"] == texts[b["sample_id"]] for b in batch if b["sample_id"] in texts)
+    same_served = [s["explanation"] for s in served] == [b["explanation"] for b in batch]
+    res = {"dataset": args.dataset, "n": len(ids), "threads": args.threads,
+           "python_bare_s": round(min(bare), 2), "import_floor_s": round(min(floor), 2),
+           "single_pair_s": round(statistics.median(single), 2), "single_pair_min_s": round(min(single), 2),
+           "batch_total_s": round(batch_s, 2), "batch_per_pair_s": round(batch_s / len(ids), 3),
+           "serve_startup_s": round(startup, 2), "serve_per_pair_median_s": round(statistics.median(rtt), 3),
+           "serve_per_pair_max_s": round(max(rtt), 3),
+           "batch_equals_single": same_single, "serve_equals_batch": same_served}
+    print(f"{args.dataset}, {len(ids)} test samples, {args.threads} torch threads (this machine)")
+    print(f"  python start-up               {res['python_bare_s']:7.2f} s")
+    print(f"  import floor                  {res['import_floor_s']:7.2f} s   (interpreter + seller_core/torch/transformers imports)")
+    print(f"  single pair, fresh process    {res['single_pair_s']:7.2f} s   (median of {len(single)}; baseline)")
+    print(f"  batch --pairs, {len(ids)} pairs       {res['batch_total_s']:7.2f} s   = {res['batch_per_pair_s']:.3f} s a pair "
+          f"({res['single_pair_s'] / res['batch_per_pair_s']:.1f}x the single-pair throughput)")
+    print(f"  serve start-up                {res['serve_startup_s']:7.2f} s")
+    print(f"  serve, per pair               {res['serve_per_pair_median_s']:7.3f} s   median (max {res['serve_per_pair_max_s']:.3f} s; "
+          f"{res['single_pair_s'] / res['serve_per_pair_median_s']:.0f}x faster than a fresh single pair)")
+    print(f"  same texts: batch = single {same_single}, serve = batch {same_served}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
