@@ -1,4 +1,4 @@
-"""The shared adapter loop's step-level hooks (llm/adapter_train.py): the learning-rate schedule,
+"""The shared adapter loop's step-level hooks (train/adapter_loop.py): the learning-rate schedule,
 the step callback (a probe must not change the weights), and max_steps over a pool larger than
 the steps read (distinct samples, never recycled) with a schedule that resumes after a kill."""
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seg_fixtures import make_dataset, save_backbone, seg_cfg
-from seller_core.llm.adapter_train import lr_lambda, train_adapter
+from seller_core.train.adapter_loop import lr_lambda, train_adapter
 from seller_core.llm.backbone import load_backbone
 from seller_core.models.sasrec import load_sasrec
 from seller_core.train import loop

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = textwrap.dedent('''
     import json, logging, os, signal, sys
     import torch
-    from seller_core.llm.adapter_train import train_adapter
+    from seller_core.train.adapter_loop import train_adapter
     from seller_core.train.loop import RNG
 
     ckpt, out, kill_step, kill_save, every_steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])

@@ -1,6 +1,6 @@
 """A validation probe for adapter-style LLM methods (SEG now; XRec and PEPLER share the machinery).
 
-Called at checkpoints during training (llm/adapter_train.py's `callback`), it answers three
+Called at checkpoints during training (train/adapter_loop.py's `callback`), it answers three
 questions about the soft vectors on a fixed, seeded set of VALIDATION samples (never test):
 
 1. Does the LLM use them, and are they sample-specific? Teacher-forced LM loss of the GT

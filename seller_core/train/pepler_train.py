@@ -1,5 +1,5 @@
 """PEPLER's two training stages and its test-set generation (models/pepler.py), on the shared
-LLM pieces: backbone loading, the adapter loop and generation (llm/adapter_train.py), SEG's LM
+LLM pieces: backbone loading, the adapter loop (train/adapter_loop.py) and generation (llm/adapter_train.py), SEG's LM
 loss (explanation tokens only), batching and the text-cleaning stop rule.
 
 Stage 1: only the user/item prompt vectors learn; the LM is frozen (asserted after every step,
@@ -20,7 +20,8 @@ import torch
 from seller_core.data.io import write_json
 from seller_core.data import stage_io
 from seller_core.explain.interface import write_explanations
-from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss, train_adapter
+from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss
+from seller_core.train.adapter_loop import train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
 from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id

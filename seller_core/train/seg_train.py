@@ -4,7 +4,7 @@ frozen and only the dual-path encoder + MoE adapter (models/seg.py) learning.
 One step: sequence features -> adapter -> e (B, K, H) -> soft-token embeddings + q/k/v injection
 (llm/inject.py) -> frozen LLM forward (use_cache=False: a training forward needs no KV cache) ->
 loss on the explanation tokens -> Adam on the adapter. bf16 autocast on CUDA, fp32 on CPU. The
-loop, checkpoints and assertions are the shared ones of llm/adapter_train.py (XRec, PEPLER too);
+loop, checkpoints and assertions are the shared ones of train/adapter_loop.py (XRec, PEPLER too);
 this module holds what is SEG's: its samples, its adapter and its step.
 
 Checkpoints: one per finished epoch at `ckpt` (resources/ckpt/, outside the outputs), holding the
@@ -28,7 +28,8 @@ from seller_core.data import stage_io
 from seller_core.data.io import write_json
 from seller_core.errors import BadInputError
 from seller_core.llm.backbone import backbone_info, load_backbone
-from seller_core.llm.adapter_train import batch_of, lm_loss, train_adapter
+from seller_core.llm.adapter_train import batch_of, lm_loss
+from seller_core.train.adapter_loop import train_adapter
 from seller_core.llm.inject import Injector
 from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import PromptBuilder, shared_prefix

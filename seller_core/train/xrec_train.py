@@ -21,7 +21,8 @@ from seller_core.data import stage_io
 from seller_core.data.io import write_json
 from seller_core.explain.interface import write_explanations
 from seller_core.gt.profiles import read_profiles
-from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss, train_adapter
+from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss
+from seller_core.train.adapter_loop import train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
 from seller_core.llm.prefix import PrefixCache
