@@ -63,7 +63,10 @@ rule train_seg:
         ckpt="resources/ckpt/{ds}/seg_{variant}{seedtag}.pt",
         run=untracked(
             llm={"device": LLM["device"]},
-            seg={"log_every": config["seg"]["log_every"], "checkpoint": config["checkpoint"]},
+            seg={
+                "log_every": config["seg"]["log_every"],
+                "checkpoint": config["checkpoint"],
+            },
         ),
     script:
         "../workflow_scripts/train_seg.py"
