@@ -1,7 +1,5 @@
 # SELLER: sequence-aware explainable recommendation, from raw dumps to the paper's tables.
 # Wiring only: logic lives in seller_core/, adapters in workflow_scripts/, stages in rules/.
-from pathlib import Path
-
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -21,13 +19,10 @@ include: "rules/recommender.smk"
 include: "rules/lightgcn.smk"
 include: "rules/tables.smk"
 include: "rules/ablations.smk"
-include: "rules/seg.smk"
-
-
-# Explanation methods: every rules/methods/*.smk is one method family (docs/adding-a-method.md).
-for _method_rules in sorted(Path(workflow.basedir, "rules/methods").glob("*.smk")):
-
-    include: _method_rules
+include: "rules/llm.smk"
+include: "rules/profiles.smk"
+# every explanation method registered in seller_core/methods/ (docs/adding-a-method.md)
+include: "rules/methods.smk"
 
 
 rule all:

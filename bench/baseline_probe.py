@@ -18,7 +18,7 @@ The probe set is the one bench/seg_learning.py uses: seller_core.eval.probe.prob
 VALIDATION samples (never test) with --probe-n and --probe-seed (the same sample ids, as both read
 samples_valid.parquet in file order). Each method's target text is the GT explanation of the kind it
 was trained on (the model file's `kind`: xrec/pepler.text_kind or eer.utility_kind). Its prompts and
-soft vectors are built as its explain rule builds them (seller_core/train/xrec_train.py,
+soft vectors are built as its explain rule builds them (seller_core/methods/xrec/train.py,
 pepler_train.py): XRec's LightGCN -> MoE vectors with the profile prompt and its Injector installed
 as trained (`adapter.injection()`); PEPLER's [u, i, bos] input embeddings, its Injector never
 installed (and its stage-2 LM weights loaded when the model file has them). Generation uses the
@@ -87,7 +87,7 @@ def trained_steps(ck: dict) -> int:
 
 def xrec_parts(path: Path, results: Path, ds: str, valid, n_users: int, n_items: int, backbone, device: str) -> dict:
     """explain_xrec_rule's prompts and vectors, with the GT text as target."""
-    from seller_core.train.xrec_train import XRecInputs, load_xrec, prompt_builder
+    from seller_core.methods.xrec.train import XRecInputs, load_xrec, prompt_builder
 
     adapter, ck = load_xrec(path)
     data = Path(results) / "data" / ds
@@ -111,7 +111,7 @@ def pepler_parts(path: Path, results: Path, ds: str, valid, n_users: int, n_item
     """explain_pepler_rule's inputs [u, i, bos] and prompt vectors, with the GT text as target; the
     Injector is never installed (input embeddings only)."""
     from seller_core.models.pepler import encode, text_start_id
-    from seller_core.train.pepler_train import load_pepler
+    from seller_core.methods.pepler.train import load_pepler
 
     prompt, ck = load_pepler(path)
     if (n_users, n_items) != (prompt.cfg.n_users, prompt.cfg.n_items):

@@ -2,15 +2,15 @@
 throughput and the resident form's per-pair latency, measured in one run on this machine.
 
 Each form runs as a user would run it, in a fresh process (`python -m seller_core explain ...`):
-  floor     python -c "from seller_core.explain.seller import OnDemand"  (interpreter + imports: no
-            form can answer a fresh single pair faster than this)
+  floor     python -c "...import OnDemand; import seller_core.methods.seller.explain"  (interpreter + the
+            SELLER stack's imports: no form can answer a fresh single pair faster than this)
   single    --sample-id N --json, once per sample (what one question costs today)
   batch     --pairs FILE with all N samples (one start-up, texts generated in batches)
   serve     --serve, the N requests one at a time on stdin after the ready line (per-pair round trip)
 
     .venv/bin/python bench/explain_latency.py --results results --dataset tiny_yelp --n 16
 
-Needs results/models/{ds}/seg/full/adapter.pt and its inputs (snakemake results/explanations/{ds}/seller.parquet).
+Needs results/models/{ds}/seller/model.pt and its inputs (snakemake results/explanations/{ds}/seller.parquet).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def main(argv=None) -> dict:
            "OMP_NUM_THREADS": str(args.threads)}
     base = [sys.executable, "-m", "seller_core", "explain", "--results", args.results, "--dataset", args.dataset]
 
-    floor = [timed([sys.executable, "-c", "from seller_core.explain.seller import OnDemand"], env)[0]
+    floor = [timed([sys.executable, "-c", "from seller_core.explain.ondemand import OnDemand; import seller_core.methods.seller.explain"], env)[0]
              for _ in range(args.single)]
     bare = [timed([sys.executable, "-c", "pass"], env)[0] for _ in range(args.single)]
     single, texts = [], {}

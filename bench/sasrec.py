@@ -28,7 +28,14 @@ import torch
 from seller_core.models.sasrec import SASRec, SASRecConfig
 from seller_core.data import sequences
 from seller_core.train import loop
-from seller_core.train.sasrec_train import run_epoch
+from seller_core.train.sasrec_train import training_step
+
+
+def run_epoch(model, opt, inputs, targets, lengths, cfg, rng) -> float:
+    """One pass of the pipeline's own training step over the shuffled, length-bucketed batches."""
+    step = training_step(model, opt, inputs, targets, lengths, cfg, rng)
+    parts = [step(idx) for idx in sequences.bucketed_batches(lengths, cfg["batch_size"], rng.np_gen)]
+    return sum(p[0] for p in parts) / sum(p[1] for p in parts)
 
 
 def random_sequences(n_users, n_items, n_inter, seed=0):

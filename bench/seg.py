@@ -31,7 +31,8 @@ import time
 import numpy as np
 import torch
 
-from seller_core.config import load_config, seg_section
+from seller_core.config import load_config
+from seller_core.methods.seller import seg_section
 from seller_core.llm.adapter_train import lm_loss
 from seller_core.llm.backbone import load_backbone
 from seller_core.llm.generate import generate_ids
@@ -40,7 +41,7 @@ from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import collate, shared_prefix
 from seller_core.models.sasrec import SASRec, SASRecConfig
 from seller_core.models.seg import SEGAdapter, SequenceFeatures
-from seller_core.train.seg_train import prompt_builder, seg_config
+from seller_core.methods.seller.train import prompt_builder, seg_config
 
 WORDS = ("more sushi bars like this; a calm way to find escape; the best comedy right now; looking for warm "
          "inspiration during a commute, nothing too serious; well-loved grocery for this weekend").split()

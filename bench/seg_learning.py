@@ -52,7 +52,8 @@ from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import shared_prefix
 from seller_core.models.sasrec import load_sasrec
 from seller_core.models.seg import SequenceFeatures
-from seller_core.train.seg_train import prompt_builder, read_seg_samples, subsample, train_seg
+from seller_core.data.stage_io import subsample
+from seller_core.methods.seller.train import prompt_builder, read_seg_samples, train_seg
 
 REPO = Path(__file__).resolve().parent.parent
 # probe columns first, in the order a reader compares them; then timing; then the settings
@@ -88,9 +89,8 @@ def parse_sets(items: list[str]) -> dict:
 def resolve_seg(config_path, overrides: dict) -> tuple[dict, dict, dict]:
     """(seg cfg of variant full, generation cfg, the whole validated config): seller_core.config's
     resolution (rules/common.smk's seg_params), with the overrides applied and type-checked."""
-    from snakemake.utils import validate
-
-    from seller_core.config import SCHEMA, load_config, seg_section
+    from seller_core.config import load_config, validate_config
+    from seller_core.methods.seller import seg_section
 
     config = load_config(config_path)
     for key, value in overrides.items():
@@ -99,7 +99,7 @@ def resolve_seg(config_path, overrides: dict) -> tuple[dict, dict, dict]:
         for part in parents:
             target = target.setdefault(part, {})
         target[leaf] = value
-    validate(config, str(SCHEMA), set_default=True)  # an override is checked like the config itself
+    validate_config(config, f"{config_path} with overrides {overrides}")  # checked like the config itself
     return seg_section(config, "full"), dict(config["seg"]["generate"]), config
 
 

@@ -12,7 +12,9 @@ import os
 import re
 from types import SimpleNamespace
 
-from snakemake.utils import validate
+from seller_core import methods as methods_registry
+from seller_core.config import ConfigError, validate_config
+from seller_core.methods.base import canon
 
 # Per-dataset `preprocess` overrides as the user wrote them: validation fills schema defaults into
 # every section, which would make an override of one key reset its siblings to their defaults.
@@ -22,13 +24,6 @@ PREPROCESS_OVERRIDES = {
     if isinstance(ds, dict)
 }
 
-for _section in ("seg", "xrec", "pepler", "peter"):
-    if "seed" in (config.get(_section) or {}):
-        raise ValueError(
-            f"config key {_section}.seed: the seeds of the trainable methods are the top-level list "
-            f"`seeds:` (e.g. seeds: [{config[_section]['seed']}]); every such method runs once per seed"
-        )
-
 # `--config 'seeds=[0,1,2]'` arrives as strings: seeds are integers
 if isinstance(config.get("seeds"), list):
     config["seeds"] = [
@@ -36,7 +31,22 @@ if isinstance(config.get("seeds"), list):
         for s in config["seeds"]
     ]
 
-validate(config, "../config/config.schema.yaml")
+# The registry of explanation methods (seller_core/methods/): each module declares its config
+# section (schema fragment beside it), its files and its steps; rules/methods.smk makes their rules.
+REGISTRY = methods_registry.registry()
+for _m in REGISTRY.values():
+    if _m.trains and "seed" in (config.get(_m.section) or {}):
+        raise ValueError(
+            f"config key {_m.section}.seed: the seeds of the trainable methods are the top-level list "
+            f"`seeds:` (e.g. seeds: [{config[_m.section]['seed']}]); every such method runs once per seed"
+        )
+
+try:
+    validate_config(config)
+except ConfigError as e:
+    raise ValueError(str(e)) from None
+for _m in REGISTRY.values():
+    _m.check(config)
 
 DATASETS = list(config["datasets"])
 
@@ -52,16 +62,6 @@ def one_of(names):
 
 wildcard_constraints:
     ds=one_of(DATASETS),
-
-
-def canon(value):
-    """`value` with every dict's keys sorted, recursively: Snakemake compares params by repr, so a
-    config written with its keys in another order must give the same params."""
-    if isinstance(value, dict):
-        return {k: canon(value[k]) for k in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [canon(v) for v in value]
-    return value
 
 
 def pick(section, *keys):
@@ -159,13 +159,23 @@ def code(script):
     """The seller_core files (modules and package data) that workflow_scripts/`script` imports,
     directly or not, as inputs of its rule (Snakemake tracks a script's own edits but not its imports).
     """
-    seen, data = set(), set()
-    todo = [os.path.join(workflow.basedir, "workflow_scripts", script)]
-    if not os.path.isfile(todo[0]):
+    path = os.path.join(workflow.basedir, "workflow_scripts", script)
+    if not os.path.isfile(path):
         raise ValueError(
-            f"code({script!r}): no such file {todo[0]}; code() takes the rule's script name "
+            f"code({script!r}): no such file {path}; code() takes the rule's script name "
             "(workflow_scripts/<name>.py) and lists the seller_core files it imports"
         )
+    return _closure(path)
+
+
+def module_code(path):
+    """A seller_core module (a method's, which the generic scripts import by name) and what it imports."""
+    return _closure(str(path)) + [os.path.relpath(path)]
+
+
+def _closure(start):
+    seen, data = set(), set()
+    todo = [start]
     while todo:
         mods, files = _imported(todo.pop())
         data |= files
@@ -235,53 +245,35 @@ def split_params(wildcards):
     return canon({k: pre[k] for k in keys})
 
 
-# Explanation methods (docs/adding-a-method.md): each is a rule in rules/methods/ writing
-# results/explanations/{ds}/{m}.parquet; `methods:` decides which are built, scored and compared.
+# Explanation methods (docs/adding-a-method.md): each is a module of seller_core/methods/ (REGISTRY)
+# whose rules (rules/methods.smk) write results/explanations/{ds}/{run}.parquet; `methods:` decides
+# which are built, scored and compared.
 METHODS = list(config["methods"])
 UTILITY_KIND = config["eer"][
     "utility_kind"
 ]  # the EER that scores methods in the main job
 GT_KINDS = ["category", "intent", "both"]
 METHOD = "[A-Za-z0-9][A-Za-z0-9_-]*"  # a method name: no dots or slashes, so paths never overlap
-
-if config["controls"]["kind"] is None:
-    config["controls"]["kind"] = UTILITY_KIND
-elif config["controls"]["kind"] != UTILITY_KIND:
-    raise ValueError(
-        f"config key controls.kind is {config['controls']['kind']!r} but eer.utility_kind is "
-        f"{UTILITY_KIND!r}: gt and random texts would be scored by an EER trained on another GT "
-        "kind. Leave controls.kind unset (it follows eer.utility_kind) or make them equal."
-    )
-
-
-def control_kind(wildcards):
-    """gt_<kind> / random_<kind> draw from GT kind <kind>; plain gt / random from controls.kind."""
-    return wildcards.control.partition("_")[2] or config["controls"]["kind"]
-
-
 # Seeds of the trainable methods: run m (the first seed) and m-s<seed> (the others), each a method of
 # its own downstream (explanations, EER scores, text metrics); tables aggregate a method's runs.
 SEEDS = list(config["seeds"])
-SEED_TAG = r"(-s[0-9]+)?"  # the {seedtag} wildcard of every trainable method's files: "" or -s<seed>
 
 
-def seed_of(wildcards):
-    """The seed a trainable method's job runs with: seeds[0] for the plain name, <s> for -s<s>."""
-    return int(wildcards.seedtag[2:]) if wildcards.seedtag else SEEDS[0]
+def method_of(name):
+    """The registered method answering for a method or run name (ValueError naming the config key)."""
+    try:
+        return methods_registry.of_run(name, config)
+    except KeyError as e:
+        raise ValueError(f"config key methods: {e.args[0]}") from None
 
 
-def with_seed(section_params):
-    """A method's params with its run seed put in as `seed` (what its trainer reads)."""
-    return lambda wildcards: canon(
-        {**section_params(wildcards), "seed": seed_of(wildcards)}
-    )
+for _name in METHODS:
+    method_of(_name)
 
 
 def runs_of(m):
     """The run names of method m: one per seed for a trainable method, m alone otherwise."""
-    if train_cost("x", m) is None:
-        return [m]
-    return [m] + [f"{m}-s{s}" for s in SEEDS[1:]]
+    return method_of(m).runs(m, config)
 
 
 def utility_targets(kind=UTILITY_KIND, methods=None):
@@ -306,50 +298,24 @@ def utility_targets(kind=UTILITY_KIND, methods=None):
     return out
 
 
-def train_cost(ds, m):
-    """Where a trainable method's (or run's: m-s<seed>) training job records its cost (None: nothing
-    is trained)."""
-    tag = re.search(r"-s[0-9]+$", m)
-    tag, base = (tag.group(0), m[: tag.start()]) if tag else ("", m)
-    if base == "seller" or base.startswith("seller_"):
-        variant = base[len("seller_") :] if base != "seller" else "full"
-        return f"results/models/{ds}/seg/{variant}{tag}/cost.json"
-    if base in ("peter", "pepler", "xrec"):
-        return f"results/models/{ds}/{base}{tag}/cost.json"
-    return None
+def train_cost(ds, run):
+    """Where a run's training job records its cost (None: the method trains nothing)."""
+    return f"results/models/{ds}/{run}/cost.json" if method_of(run).trains else None
 
 
-GENERATORS = [m for m in METHODS if train_cost("x", m)]
+GENERATORS = [m for m in METHODS if method_of(m).trains]
 
 
-# The frozen LLM every LLM method reads (SEG here; XRec and PEPLER reuse it): see rules/seg.smk.
+# The frozen LLM every LLM method reads: rules/llm.smk.
 LLM = config["llm"]
 # LLM jobs run one at a time locally (profiles/default: gpu=1), so each may use two cores (capped
 # by --cores): one job with 2 torch threads beats two 1-thread jobs on a 2-core machine
 # (docs/seg.md). On SLURM, profiles/slurm sets their CPUs (cpus_per_gpu).
 LLM_THREADS = 2
 LLM_IS_DIR = not LLM["source"].startswith("bundled:")
-# the backbone directory every LLM rule reads (SEG here; XRec and PEPLER reuse it)
 BACKBONE = LLM["source"] if LLM_IS_DIR else f"resources/llm/{LLM['name']}"
-SEG_VARIANTS = list(config["seg"]["variants"])
 
 
 def backbone_input():
     # a local directory is used as is and never rebuilt: ancient() keeps its mtime from cascading
     return ancient(BACKBONE) if LLM_IS_DIR else BACKBONE
-
-
-def seg_params(wildcards):
-    """The seg section resolved for one variant and seed, without the keys that do not change the
-    model (another variant's switches, generation, log frequency)."""
-    seg = config["seg"]
-    out = {
-        k: v for k, v in seg.items() if k not in ("variants", "generate", "log_every")
-    }
-    out.update(seg["variants"][wildcards.variant])
-    out["seed"] = seed_of(wildcards)
-    return canon(out)
-
-
-def seller_variant(wildcards):
-    return "full" if wildcards.suffix == "" else wildcards.suffix.lstrip("_")

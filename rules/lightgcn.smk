@@ -19,7 +19,9 @@ rule train_lightgcn:
     threads: 1
     params:
         lightgcn=omit("lightgcn", "device"),
-        run=untracked(lightgcn=pick("lightgcn", "device")),
+        run=untracked(
+            lightgcn=pick("lightgcn", "device"), checkpoint=config["checkpoint"]
+        ),
         ckpt="resources/ckpt/{ds}/lightgcn.pt",
     script:
         "../workflow_scripts/train_lightgcn.py"

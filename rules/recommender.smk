@@ -32,7 +32,11 @@ rule pretrain_sasrec:
     params:
         sasrec=canon(config["sasrec"]),
         eval=SELECTION,
-        run=EVAL_RUN,
+        run=untracked(
+            eval=pick("eval", "batch_size"),
+            embed=pick("embed", "device", "batch_size"),
+            checkpoint=config["checkpoint"],
+        ),
         ckpt="resources/ckpt/{ds}/sasrec.pt",
     script:
         "../workflow_scripts/pretrain_sasrec.py"
@@ -108,7 +112,11 @@ rule train_eer:
         eer=omit("eer", "kinds", "utility_kind"),
         embed=pick("embed", "model"),
         eval=SELECTION,
-        run=EVAL_RUN,
+        run=untracked(
+            eval=pick("eval", "batch_size"),
+            embed=pick("embed", "device", "batch_size"),
+            checkpoint=config["checkpoint"],
+        ),
         ckpt="resources/ckpt/{ds}/eer_{kind}.pt",
     script:
         "../workflow_scripts/train_eer.py"

@@ -5,6 +5,17 @@
 # every seed's run of every method, dataset-major (workflow_scripts/tables.py regroups them)
 RUNS = {m: runs_of(m) for m in METHODS}
 ALL_RUNS = [r for m in METHODS for r in RUNS[m]]
+# the roles methods play in the tables (config `report:`), with their labels from the registry
+FOCUS = config["report"]["focus"]
+ROLES = canon(
+    {
+        "focus": FOCUS,
+        "baselines": config["report"]["baselines"],
+        "reference": config["report"]["cost_reference"],
+        "labels": {m: method_of(m).label_of(m) for m in METHODS},
+        "llm": [m for m in METHODS if method_of(m).uses_llm],
+    }
+)
 
 
 rule table2:
@@ -22,10 +33,11 @@ rule table2:
             m=ALL_RUNS,
         ),
         paired=expand(
-            "results/metrics/{ds}/utility/{kind}/paired/seller/{b}.json",
+            "results/metrics/{ds}/utility/{kind}/paired/{a}/{b}.json",
             ds=DATASETS,
             kind=UTILITY_KIND,
-            b=[m for m in METHODS if m != "seller"] if "seller" in METHODS else [],
+            a=FOCUS,
+            b=[m for m in METHODS if m != FOCUS] if FOCUS in METHODS else [],
         ),
         code=code("tables.py"),
     output:
@@ -40,6 +52,7 @@ rule table2:
         "../envs/data.yaml"
     params:
         table="table2",
+        roles=ROLES,
         datasets=DATASETS,
         methods=METHODS,
         runs=canon(RUNS),
@@ -100,6 +113,7 @@ rule table5:
         "../envs/data.yaml"
     params:
         table="table5",
+        roles=ROLES,
         datasets=DATASETS,
         methods=GENERATORS,
         runs=canon({m: RUNS[m] for m in GENERATORS}),

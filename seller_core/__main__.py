@@ -1,8 +1,8 @@
 """Command line: `python -m seller_core <command> ...`.
 
-  explain   explain (user, item) pairs or samples with a trained SEG:
+  explain   explain (user, item) pairs or samples with a trained method (default: SELLER):
             python -m seller_core explain --dataset tiny_yelp --user RAW_USER_ID --item RAW_ITEM_ID
-            python -m seller_core explain --dataset tiny_yelp --sample-id 1234
+            python -m seller_core explain --dataset tiny_yelp --sample-id 1234 --method xrec
             python -m seller_core explain --dataset tiny_yelp --pairs pairs.csv   (one JSON line per pair)
             python -m seller_core explain --dataset tiny_yelp --serve             (JSON lines in and out)
 
@@ -63,7 +63,7 @@ def read_pairs(path: Path) -> list[dict]:
 def print_text(out: dict) -> None:
     print(f"sample {out['sample_id']} ({out['split']}): user {out['user_id']}, item {out['item_id']}")
     print(f"target categories: {', '.join(out['target_categories'])}")
-    if out["category_text_given"] is not None:
+    if out.get("category_text_given") is not None:
         print(f"category text given to SEG: {out['category_text_given']}")
     print(f"explanation: {out['explanation']}")
 
@@ -94,13 +94,15 @@ def cmd_explain(args) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from seller_core.explain.seller import OnDemand
+    from seller_core.explain.ondemand import OnDemand
 
     try:
         t0 = time.perf_counter()
-        od = OnDemand(args.results, args.dataset, args.variant, args.device, args.backbone)
+        from seller_core import methods
+
+        od = OnDemand(args.results, args.dataset, args.method or methods.DEFAULT_RUN, args.device, args.backbone)
         if args.serve:
-            print(f"ready: {args.dataset} SEG {args.variant} loaded in {time.perf_counter() - t0:.1f}s; "
+            print(f"ready: {args.dataset} {od.run} loaded in {time.perf_counter() - t0:.1f}s; "
                   "one JSON request per line on stdin", file=sys.stderr, flush=True)
             return serve(od, sys.stdin, sys.stdout)
         if requests is not None:
@@ -108,7 +110,7 @@ def cmd_explain(args) -> int:
                 print(json.dumps(out, ensure_ascii=False))
             return 0
         out = od.explain([{"user": args.user, "item": args.item, "sample_id": args.sample_id}])[0]
-    except FileNotFoundError as e:
+    except (FileNotFoundError, NotImplementedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if "error" in out:
@@ -124,7 +126,7 @@ def cmd_explain(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m seller_core", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("explain", help="explain pairs with a trained SEG")
+    ex = sub.add_parser("explain", help="explain pairs with a trained method")
     ex.add_argument("--dataset", required=True, help="dataset name (a folder under RESULTS/data)")
     who = ex.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="raw user id (as in the raw dump); needs --item")
@@ -135,7 +137,9 @@ def parser() -> argparse.ArgumentParser:
                      help="stay resident: one JSON request per stdin line ({\"user\": U, \"item\": I} or "
                           "{\"sample_id\": N}), one JSON line out per request (with its seconds)")
     ex.add_argument("--item", help="raw item id of the item to explain")
-    ex.add_argument("--variant", default="full", help="SEG variant (default: full)")
+    ex.add_argument("--method", default=None,
+                    help="the run to explain with: a trained method of seller_core/methods/, a variant of one "
+                         "(<method>_<variant>) or another seed's run (<method>-s<seed>); default: SELLER")
     ex.add_argument("--results", default="results", help="the pipeline's results folder (default: ./results)")
     ex.add_argument("--device", default=None, help="override the trained model's device (cpu, cuda)")
     ex.add_argument("--backbone", default=None, help="override the backbone directory recorded at training")

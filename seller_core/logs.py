@@ -18,7 +18,7 @@ def setup_logging(log_path=None, level=logging.INFO) -> logging.Logger:
         handlers=handlers,
         force=True,
     )
-    logger = logging.getLogger("seller")
+    logger = logging.getLogger("seller_core")
 
     def excepthook(exc_type, exc, tb):
         # A failed job's log must say why it failed: Snakemake keeps the log, not the traceback.

@@ -32,9 +32,46 @@ def save_atomic(obj, path) -> Path:
     return path
 
 
+def save_model(module, path, **meta) -> Path:
+    """A trained module's file: its config (`module.cfg.to_dict()`), its weights and `meta`, written
+    atomically; load_model reads it back."""
+    return save_atomic({"config": module.cfg.to_dict(), "state_dict": module.state_dict(), **meta}, path)
+
+
+def load_model(path, build, what: str, device: str = "cpu"):
+    """-> (build(saved config) with the saved weights, in eval mode on `device`; the file's dict). A
+    missing file is an error naming it and the target that makes it."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained {what} here (run: snakemake {path})")
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    module = build(ck["config"])
+    module.load_state_dict(ck["state_dict"])
+    return module.to(device).eval(), ck
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def cost_record(stage: str, device: str, t_all: float, rate: tuple[str, str, str] | None = None, **fields) -> dict:
+    """The one cost record (a job's cost.json; Table 5 reads them): stage, device, wall seconds since
+    `t_all` (a perf_counter reading at the job's start), the job's own fields, peak memory, and
+    rate = (count key, seconds key, name) for a throughput (e.g. tokens per training second)."""
+    import time
+
+    import torch
+
+    out = {"stage": stage, "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2), **fields,
+           "peak_rss_mb": round(peak_rss_mb(), 1),
+           "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if str(device).startswith("cuda") else None}
+    if rate is not None:
+        count, secs, name = rate
+        out[name] = round(fields[count] / max(fields[secs], 1e-9), 1)
+    return out
 
 
 def resolve_device(device: str, key: str = "llm.device") -> str:

@@ -12,7 +12,7 @@ from seller_core.llm.backbone import load_backbone
 from seller_core.models.sasrec import load_sasrec
 from seller_core.train import loop
 from seller_core.train.loop import Interrupted
-from seller_core.train.seg_train import read_seg_samples, train_seg
+from seller_core.methods.seller.train import read_seg_samples, train_seg
 
 
 def test_lr_schedule_shapes():

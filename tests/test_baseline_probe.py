@@ -25,9 +25,9 @@ from seller_core.models.eer import EER, EERConfig
 from seller_core.models.sasrec import load_sasrec
 from seller_core.text import embed
 from seller_core.train.eer_train import save_eer
-from seller_core.train.pepler_train import explain_pepler_rule, train_pepler_rule
-from seller_core.train.seg_train import read_seg_samples
-from seller_core.train.xrec_train import explain_xrec_rule, train_xrec_rule
+from seller_core.methods.pepler.train import explain_pepler_rule, train_pepler_rule
+from seller_core.methods.seller.train import read_seg_samples
+from seller_core.methods.xrec.train import explain_xrec_rule, train_xrec_rule
 
 GEN = {"batch_size": 3, "max_new_tokens": 6, "stop": ["\n"], "do_sample": False}
 COMMON = dict(max_target_tokens=16, lr=1e-2, weight_decay=0.0, batch_size=4, epochs=2, max_train_samples="all",

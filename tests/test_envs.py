@@ -93,7 +93,10 @@ def test_env_channels_python_and_exact_pins_agree_with_the_tested_stack(env):
 
 
 def rules_with_envs():
-    """(rule file, rule name, conda file, script file) for every rule, from the snakefmt-formatted sources."""
+    """(rule file, rule name, conda file, script file, extra source files) for every rule: the written
+    ones from the snakefmt-formatted sources, and those rules/methods.smk generates from the method
+    registry (train_<m> / explain_<m>: the method's env and the generic script, which imports the
+    method's module by name, so its files are added to what the env must provide)."""
     out = []
     for path in RULE_FILES:
         text = path.read_text()
@@ -102,7 +105,13 @@ def rules_with_envs():
             name, body = blocks[i + 1], blocks[i + 2]
             conda = re.search(r"^\s+conda:\s*\n\s+f?\"([^\"]+)\"", body, flags=re.M)
             script = re.search(r"^\s+script:\s*\n\s+f?\"([^\"]+)\"", body, flags=re.M)
-            out.append((path, name, conda and conda[1], script and script[1]))
+            out.append((path, name, conda and conda[1], script and script[1], ()))
+    from seller_core import methods
+    gen = REPO / "rules" / "methods.smk"
+    for m in methods.registry().values():
+        for step in (("train", "explain") if m.trains else ("explain",)):
+            out.append((gen, f"{step}_{m.name}", f"../envs/{m.env}.yaml", f"../workflow_scripts/{step}_method.py",
+                        (m.module_path,)))
     return out
 
 
@@ -111,12 +120,24 @@ RULES = rules_with_envs()
 
 def test_rules_were_found():
     names = {r[1] for r in RULES}
-    assert {"ingest_yelp", "pretrain_sasrec", "gt_queries", "train_seg"} <= names, sorted(names)
+    assert {"ingest_yelp", "pretrain_sasrec", "gt_queries", "train_seller", "explain_peter"} <= names, sorted(names)
+
+
+def test_the_rules_found_are_the_workflows_rules():
+    """What Snakemake itself builds: the generated rules exist under the names assumed above, and no
+    rule escapes these checks."""
+    import subprocess
+    run = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--list-rules"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    listed = {line.strip() for line in run.stdout.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
+    found = {r[1] for r in RULES if r[0].name != "report.smk"}  # report.smk is its own workflow (--report)
+    assert listed == found, (sorted(listed - found), sorted(found - listed))
 
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r[3]], ids=[r[1] for r in RULES if r[3]])
 def test_every_script_rule_names_an_existing_env(rule):
-    path, name, conda, script = rule
+    path, name, conda, script, _ = rule
     assert conda, f"rule {name} ({path.name}) runs a script but has no conda: env"
     env = (path.parent / conda).resolve()
     assert env.is_file(), f"rule {name} ({path.name}): conda file {conda} does not exist"
@@ -155,10 +176,11 @@ def _imports(py: Path) -> tuple[set[str], set[Path]]:
     return third, local
 
 
-def script_distributions(script: Path) -> set[str]:
-    """The distributions a script needs: its imports and those of every seller_core file it reaches."""
+def script_distributions(script: Path, extra=()) -> set[str]:
+    """The distributions a script needs: its imports and those of every seller_core file it reaches
+    (from the script and from `extra`, the files it imports by name)."""
     dists_of = metadata.packages_distributions()
-    seen, todo, dists = set(), [script], set()
+    seen, todo, dists = set(extra), [script, *extra], set()
     while todo:
         f = todo.pop()
         third, local = _imports(f)
@@ -173,7 +195,7 @@ def script_distributions(script: Path) -> set[str]:
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r[2] and r[3]], ids=[r[1] for r in RULES if r[2] and r[3]])
 def test_each_env_provides_what_its_rules_import(rule):
-    path, name, conda, script = rule
+    path, name, conda, script, extra = rule
     script_path = (path.parent / script).resolve()
     assert script_path.is_file(), f"rule {name}: script {script} does not exist"
     source = script_path.read_text()
@@ -186,7 +208,7 @@ def test_each_env_provides_what_its_rules_import(rule):
         assert source.index("import _repo_on_path") < first.start(), \
             f"{script}: `import _repo_on_path` must come before the first seller_core import"
     provided = set(env_pins((path.parent / conda).resolve()))
-    missing = script_distributions(script_path) - provided
+    missing = script_distributions(script_path, extra) - provided
     assert not missing, f"rule {name}: {conda} lacks {sorted(missing)}, imported by {script} or the seller_core modules it uses"
 
 

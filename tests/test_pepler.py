@@ -15,7 +15,7 @@ from seller_core.llm.backbone import load_backbone
 from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id
 from seller_core.train import loop
 from seller_core.train.llm_baselines import read_samples
-from seller_core.train.pepler_train import explain_pepler_rule, train_pepler, train_pepler_rule
+from seller_core.methods.pepler.train import explain_pepler_rule, train_pepler, train_pepler_rule
 
 
 def pepler_cfg(**over):

@@ -7,7 +7,7 @@ import torch
 
 from seller_core.models.peter import PETER, PETERConfig, peter_loss, peter_mask
 from seller_core.train import loop
-from seller_core.train.peter_train import (
+from seller_core.methods.peter.train import (
     build_vocab, decode, encode, generate_peter, load_peter, save_peter, tokenize, train_peter,
 )
 
@@ -133,7 +133,7 @@ def test_rules_write_model_cost_and_explanations(tmp_path):
     import json
 
     from seller_core.explain.interface import read_explanations, read_provenance
-    from seller_core.train.peter_train import explain_peter_rule, train_peter_rule
+    from seller_core.methods.peter.train import explain_peter_rule, train_peter_rule
 
     frames = {"train": samples(range(6), reps=2), "valid": samples([6, 7]), "test": samples([0, 7])}
     sid, gt_rows = 0, []

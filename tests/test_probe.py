@@ -23,7 +23,7 @@ from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import shared_prefix
 from seller_core.models.eer import EER, EERConfig
 from seller_core.models.sasrec import load_sasrec
-from seller_core.train.seg_train import prompt_builder, read_seg_samples
+from seller_core.methods.seller.train import prompt_builder, read_seg_samples
 
 GEN = {"batch_size": 4, "max_new_tokens": 6, "stop": ["\n"], "do_sample": False}
 EVAL = {"ks": [5, 10], "mask_history": False, "batch_size": 512}

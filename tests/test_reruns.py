@@ -4,6 +4,7 @@ scorers for reporting settings, a stage and what follows it for that stage's set
 
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ CONFIG = {
     "methods": ["gt", "random", "empty"],  # the generators' reruns: tests/test_seg_train.py, test_workflow.py
 }
 DOWNSTREAM_OF_SPLIT = {"filter_and_split", "category_sequences", "embed_items", "gt_queries", "gt_assemble",
-                       "pretrain_sasrec", "eval_sasrec", "train_eer", "explain_control", "score_utility",
+                       "pretrain_sasrec", "eval_sasrec", "train_eer", "explain_controls", "score_utility",
                        "compare_utility", "score_text", "table1", "table2", "table3", "all"}
 # what follows a method's explanations: its utility and text scores, comparisons, Tables 2 and 3
 SCORING = {"score_utility", "compare_utility", "score_text", "table2", "table3", "all"}
@@ -130,9 +131,17 @@ def test_editing_a_module_reruns_exactly_its_users(finished):
         kept = interface.read_text()
         interface.write_text(kept + "\n# an edit\n")
         try:
-            assert set(finished.planned(CONFIG)) == {"explain_control"} | SCORING
+            assert set(finished.planned(CONFIG)) == {"explain_controls"} | SCORING
         finally:
             interface.write_text(kept)
+        # a method's module: its own rules and what follows them, no other method's
+        controls = finished.repo / "seller_core/methods/controls/__init__.py"
+        kept = controls.read_text()
+        controls.write_text(kept + "\n# an edit\n")
+        try:
+            assert set(finished.planned(CONFIG)) == {"explain_controls"} | SCORING
+        finally:
+            controls.write_text(kept)
     finally:
         module.write_text(original)
     assert finished.planned(CONFIG) == {}  # same content again: nothing (checksums, not mtimes)
@@ -140,62 +149,123 @@ def test_editing_a_module_reruns_exactly_its_users(finished):
 
 @pytest.mark.slow
 def test_editing_a_workflow_script_reruns_its_rule_and_what_follows(finished):
-    script = finished.repo / "workflow_scripts/explain_control.py"
+    script = finished.repo / "workflow_scripts/explain_method.py"
     original = script.read_text()
     try:
         script.write_text(original + "\n# an edit\n")
-        assert set(finished.planned(CONFIG)) == {"explain_control"} | SCORING
+        assert set(finished.planned(CONFIG)) == {"explain_controls"} | SCORING
     finally:
         script.write_text(original)
         finished.run(CONFIG, "--cores", "2")  # a script's edit is judged by mtime: bring outputs up to date
 
 
-TOY_RULE = """
-rule explain_toy:
-    input:
-        test="results/data/{ds}/samples_test.parquet",
-        item_table="results/data/{ds}/items.parquet",
-        code=code("explain_toy.py"),
-    output:
-        "results/explanations/{ds}/toy.parquet",
-    log:
-        "results/logs/explain_toy/{ds}.log",
-    benchmark:
-        "results/benchmarks/explain_toy/{ds}.tsv"
-    params:
-        data_source=lambda w: data_source(w.ds),
-    script:
-        "../../workflow_scripts/explain_toy.py"
-"""
-TOY_SCRIPT = """
-import _repo_on_path  # noqa: F401
-import pandas as pd
-from seller_core.explain.interface import write_explanations
+# docs/adding-a-method.md, to the letter: a trainable method is its module (with its config section's
+# schema beside it) and its config section; nothing else in the project changes.
+TOY_MODULE = '''
+"""toy: explains with the training targets' most frequent categories among the target item's own."""
+from collections import Counter
 
-test = pd.read_parquet(snakemake.input.test)
-items = pd.read_parquet(snakemake.input.item_table).set_index("item_id")
-texts = ["; ".join(items.loc[i, "categories"]) for i in test["item_id"]]
-write_explanations(snakemake.output[0], test, texts,
-                   {"method": "toy", "seed": 0, "gt_backend": "none", "data_source": snakemake.params.data_source})
+from seller_core.methods.base import Method
+
+
+class Toy(Method):
+    name = section = "toy"
+    label = "Toy"
+    trains = True
+    run_keys = ("log_every",)
+    train_inputs = {"train": "results/data/{ds}/samples_train.parquet",
+                    "item_table": "results/data/{ds}/items.parquet"}
+    explain_inputs = {"test": "results/data/{ds}/samples_test.parquet",
+                      "item_table": "results/data/{ds}/items.parquet"}
+
+    def train(self, inputs, outputs, ckpt, settings, run, threads):
+        import time
+
+        import pandas as pd
+
+        from seller_core.data.io import write_json
+        from seller_core.runtime import save_atomic
+
+        t0 = time.perf_counter()
+        items = pd.read_parquet(inputs["item_table"]).set_index("item_id")["categories"]
+        train = pd.read_parquet(inputs["train"])
+        counts = Counter(c for i in train["item_id"] for c in items.loc[i])
+        save_atomic({"counts": dict(counts), "toy": settings["toy"]}, outputs["model"])
+        write_json({"categories": len(counts)}, outputs["history"])
+        write_json({"stage": "train_toy", "device": "cpu", "wall_seconds": time.perf_counter() - t0},
+                   outputs["cost"])
+
+    def explain(self, inputs, outputs, settings, run, threads):
+        import time
+
+        import pandas as pd
+        import torch
+
+        from seller_core.data.io import write_json
+        from seller_core.explain.interface import write_explanations
+
+        t0 = time.perf_counter()
+        model = torch.load(inputs["model"], weights_only=False)
+        top, counts = model["toy"]["top"], model["counts"]
+        items = pd.read_parquet(inputs["item_table"]).set_index("item_id")["categories"]
+        test = pd.read_parquet(inputs["test"])
+        texts = ["; ".join(sorted(items.loc[i], key=lambda c: -counts.get(c, 0))[:top]) for i in test["item_id"]]
+        write_explanations(outputs["explanations"], test, texts,
+                           {"method": settings["run"], "seed": model["toy"]["seed"], "gt_backend": "none",
+                            "data_source": settings["data_source"]})
+        write_json({"stage": "explain_toy", "device": "cpu", "wall_seconds": time.perf_counter() - t0,
+                    "new_tokens": sum(len(t.split()) for t in texts)}, outputs["cost"])
+
+
+METHOD = Toy()
+'''
+TOY_SCHEMA = """
+type: object
+additionalProperties: false
+default: {}
+properties:
+  top: {type: integer, minimum: 1, default: 1, description: "categories named per explanation"}
+  log_every: {type: integer, minimum: 1, default: 10, description: "run control"}
 """
 
 
 @pytest.mark.slow
-def test_a_new_method_needs_only_its_rule_and_a_config_entry(finished):
-    """docs/adding-a-method.md: one rule file in rules/methods/ and one `methods:` entry; it is then
-    generated, scored by the EER and compared with the reference, and nothing else reruns."""
-    (finished.repo / "rules/methods/toy.smk").write_text(TOY_RULE)
-    (finished.repo / "workflow_scripts/explain_toy.py").write_text(TOY_SCRIPT)
+def test_a_new_trainable_method_is_its_module_and_its_config_section(finished):
+    """A toy trainable method, added as docs/adding-a-method.md says: snakemake trains it, explains the
+    test set with it, scores it and puts it in Tables 2, 3 and 5; nothing else reruns; a setting of
+    its section reruns it and what follows, its run control nothing."""
+    module, schema = finished.repo / "seller_core/methods/toy.py", finished.repo / "seller_core/methods/toy.schema.yaml"
+    module.write_text(TOY_MODULE)
+    schema.write_text(TOY_SCHEMA)
     try:
         cfg = with_(CONFIG, "methods", ["gt", "random", "empty", "toy"])
-        assert finished.planned(cfg) == {"explain_toy": 1, "score_utility": 1, "compare_utility": 1, "score_text": 1,
-                                         "table2": 1, "table3": 1, "all": 1}
+        cfg = with_(cfg, "toy", {"top": 2})
+        cfg = with_(cfg, "report", {"focus": "toy", "baselines": ["random"], "cost_reference": "toy"})
+        plan = finished.planned(cfg)
+        # scoring: the toy's utility and text; paired: gt (the reference) vs toy, and toy (the focus) vs the rest
+        assert plan == {"train_toy": 1, "explain_toy": 1, "score_utility": 1, "compare_utility": 4, "score_text": 1,
+                        "table2": 1, "table3": 1, "table5": 1, "all": 1}, plan
         finished.run(cfg, "--cores", "2")
-        metrics = yaml.safe_load((finished.work / "results/metrics/y/utility/both/toy.json").read_text())
+        work = finished.work
+        assert (work / "results/models/y/toy/model.pt").is_file()
+        t2 = {r["method"]: r for r in csv.DictReader(open(work / "results/tables/table2.csv"))}
+        assert set(t2) == {"gt", "random", "empty", "toy", "improve_over_best_baseline"}
+        assert t2["random"]["toy_minus_this_ndcg@10"] != ""  # the paired column follows report.focus
+        t3 = {r["method"] for r in csv.DictReader(open(work / "results/tables/table3.csv"))}
+        assert t3 == {"gt", "random", "empty", "toy"}
+        t5 = list(csv.DictReader(open(work / "results/tables/table5.csv")))
+        assert [r["method"] for r in t5] == ["toy"] and float(t5[0]["train_rel_toy"]) == 1.0
+        md = (work / "results/tables/table2.md").read_text()
+        assert "p (Toy vs, NDCG@10)" in md and "Toy relative to the best of random" in md
+        metrics = yaml.safe_load((work / "results/metrics/y/utility/both/toy.json").read_text())
         assert metrics["provenance"]["method"]["method"] == "toy"
-        paired = yaml.safe_load((finished.work / "results/metrics/y/utility/both/paired/gt/toy.json").read_text())
-        assert paired["b"] == "toy"
         assert finished.planned(cfg) == {}
+        assert finished.planned(with_(cfg, "toy.log_every", 3)) == {}  # run control
+        plan = finished.planned(with_(cfg, "toy.top", 1))
+        assert set(plan) == {"train_toy", "explain_toy", "score_utility", "compare_utility", "score_text", "table2",
+                             "table3", "table5", "all"}, plan
+        with pytest.raises(AssertionError, match="config key toy.top"):
+            finished.planned(with_(cfg, "toy.top", 0))  # the fragment validates the section
     finally:
-        (finished.repo / "rules/methods/toy.smk").unlink()
-        (finished.repo / "workflow_scripts/explain_toy.py").unlink()
+        module.unlink()
+        schema.unlink()

@@ -12,12 +12,13 @@ import torch
 from seg_fixtures import GEN, make_dataset, save_backbone, seg_cfg, tiny_llama
 from seller_core.__main__ import main
 from seller_core.explain.interface import read_explanations, read_provenance
-from seller_core.explain.seller import explain_one, explain_seller_rule
+from seller_core.explain.ondemand import explain_one
+from seller_core.methods.seller.explain import explain_seller_rule
 from seller_core.llm.backbone import load_backbone
 from seller_core.models.sasrec import load_sasrec
 from seller_core.train.loop import Interrupted
 from seller_core.llm.adapter_train import assert_frozen
-from seller_core.train.seg_train import load_seg, read_seg_samples, train_seg, train_seg_rule
+from seller_core.methods.seller.train import load_seg, read_seg_samples, train_seg, train_seg_rule
 
 LLM = {"source": "local", "device": "cpu", "dtype": "float32"}
 
@@ -27,8 +28,8 @@ def train_inputs(paths, backbone):
 
 
 def outputs(root, ds="tiny"):
-    d = root / "models" / ds / "seg" / "full"
-    return {"model": str(d / "adapter.pt"), "history": str(d / "history.json"), "cost": str(d / "cost.json")}
+    d = root / "models" / ds / "seller"
+    return {"model": str(d / "model.pt"), "history": str(d / "history.json"), "cost": str(d / "cost.json")}
 
 
 @pytest.mark.parametrize("n_kv,chat", [(4, False), (2, True)])  # LLaMA-2-7B-shaped MHA; SmolLM2-shaped GQA + chat template
@@ -140,7 +141,7 @@ def test_each_ablation_variant_drops_its_component(tmp_path, variant):
     """The variants of config/config.yaml, resolved the way rules/common.smk:seg_params does, remove
     (not zero) their component: the soft slot and its path, or the category text, or every hook."""
     import yaml
-    from seller_core.explain.seller import SEGExplainer
+    from seller_core.methods.seller.explain import SEGExplainer
 
     over = yaml.safe_load(open("config/config.yaml"))["seg"]["variants"][variant]
     paths = make_dataset(tmp_path)
@@ -180,7 +181,7 @@ def test_each_lever_reaches_the_saved_adapter_and_explanations(tmp_path, levers,
     paths = make_dataset(tmp_path)
     backbone = save_backbone(tmp_path, 2, chat=True)
     inp, out, ckpt = train_inputs(paths, backbone), outputs(tmp_path), tmp_path / "ckpt.pt"
-    from seller_core.train import seg_train
+    from seller_core.methods.seller import train as seg_train
 
     real = seg_train.train_seg
     with monkeypatch.context() as m, pytest.raises(Interrupted):  # leave a checkpoint of the default settings

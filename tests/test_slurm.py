@@ -53,8 +53,8 @@ CONFIG = {
 }
 TARGET = "results/metrics/y/text/seller.json"
 RULES = {"prepare_backbone", "synthesize_raw_yelp", "ingest_yelp", "filter_and_split", "category_sequences",
-         "embed_items", "gt_queries", "gt_assemble", "pretrain_sasrec", "train_seg", "explain_seller", "score_text"}
-GPU_RULES = {"train_seg", "explain_seller"}
+         "embed_items", "gt_queries", "gt_assemble", "pretrain_sasrec", "train_seller", "explain_seller", "score_text"}
+GPU_RULES = {"train_seller", "explain_seller"}
 # Outputs that record the machine's clock (wall time, peak memory) rather than the computation;
 # training histories are compared without their "seconds" fields (see fingerprint).
 NOT_DETERMINISTIC = re.compile(r"^results/(logs|benchmarks)/|cost\.json$")

@@ -114,7 +114,7 @@ def test_without_step_checkpoints_a_kill_costs_the_epoch(tmp_path, reference):
 SEG_SCRIPT = textwrap.dedent('''
     import json, logging, os, signal, sys
     import torch
-    from seller_core.train.seg_train import train_seg_rule
+    from seller_core.methods.seller.train import train_seg_rule
 
     logging.basicConfig(level=logging.INFO)
     args = json.loads(sys.argv[1])

@@ -184,10 +184,25 @@ def test_whole_dag_on_a_tiny_config(tmp_path):
         assert t3[m]["n_seeds"] == "2"
         paired = json.loads((tmp_path / f"results/metrics/y/utility/both/paired/gt/{m}.json").read_text())
         assert (paired["a_runs"], paired["b_runs"]) == (1, 2)
-    first, second = (torch.load(tmp_path / f"results/models/y/seg/full{t}/adapter.pt", weights_only=False)
+    first, second = (torch.load(tmp_path / f"results/models/y/seller{t}/model.pt", weights_only=False)
                      for t in ("", "-s1"))
     assert any(not torch.equal(a, second["state_dict"][k]) for k, a in first["state_dict"].items()
                if torch.is_tensor(a)), "the two seeds trained the same SEG"
+    # explain on demand: every generator answers a file of pairs (all test samples, in file order, so
+    # its batches are the rule's) with exactly the texts its explain rule wrote
+    from seller_core.explain.interface import read_explanations
+
+    test = pq.read_table(tmp_path / "results/data/y/samples_test.parquet").to_pandas()
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,item,sample_id\n" + "".join(f",,{s}\n" for s in test["sample_id"]))
+    for m in GENERATORS:
+        asked = subprocess.run([sys.executable, "-m", "seller_core", "explain", "--method", m, "--dataset", "y",
+                                "--pairs", str(pairs)], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+        assert asked.returncode == 0, (m, asked.stderr[-3000:])
+        got = [json.loads(line) for line in asked.stdout.splitlines()]
+        assert [g["sample_id"] for g in got] == test["sample_id"].tolist(), m
+        written = read_explanations(tmp_path / f"results/explanations/y/{m}.parquet", test)
+        assert [g["explanation"] for g in got] == written, m
     again = snakemake(tmp_path, config, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
     # run control reaches the trainers untracked: other checkpoint frequencies rerun nothing

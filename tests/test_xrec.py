@@ -19,7 +19,7 @@ from seller_core.gt.profiles import OFFLINE_PROFILE_MODEL, generate_profiles, re
 from seller_core.llm.adapter_train import batch_of
 from seller_core.llm.inject import Injector
 from seller_core.models.xrec import XRecAdapter, XRecConfig
-from seller_core.train.xrec_train import TEMPLATE, explain_xrec_rule, prompt_builder, train_xrec_rule
+from seller_core.methods.xrec.train import TEMPLATE, explain_xrec_rule, prompt_builder, train_xrec_rule
 
 SUMMARY = "likes sushi and games on a budget"
 

@@ -20,14 +20,15 @@ def by_method(paths, methods):
 
 
 if p.table == "table2":
-    others = [m for m in p.methods if m != "seller"] if "seller" in p.methods else []
+    focus = p.roles["focus"]
+    others = [m for m in p.methods if m != focus] if focus in p.methods else []
     tables.table2(by_method(i.utility, p.methods), by_method(i.ranks, p.methods),
-                  tables.by_dataset(i.paired, p.datasets, others), p.formats, p.bootstrap, o.csv, o.md)
+                  tables.by_dataset(i.paired, p.datasets, others), p.formats, p.bootstrap, o.csv, o.md, p.roles)
 elif p.table == "table3":
     tables.table3(by_method(i.text, p.methods), by_method(i.cases, p.methods), p.formats, p.bootstrap, o.csv, o.md)
 else:
     train, gen = by_method(i.train, p.methods), by_method(i.generate, p.methods)
     costs = {ds: {m: {"train": train[ds][m], "generate": gen[ds][m]} for m in p.methods} for ds in p.datasets}
     hardware = f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.processor() or 'unknown CPU'})"
-    tables.table5(costs, hardware, o.csv, o.md, p.setting)
+    tables.table5(costs, hardware, o.csv, o.md, p.setting, p.roles)
 log.info("%s -> %s", p.table, o.csv)

@@ -76,3 +76,15 @@ def gt_backend_of(gt_path) -> str:
     if len(backends) != 1:
         raise BadInputError(gt_path, f"expected one GT backend, found {backends}", key="backend")
     return backends[0]
+
+
+def subsample(df: pd.DataFrame, n, seed: int) -> pd.DataFrame:
+    """A seeded subset of n rows (file order kept); n = 'all' or >= len keeps everything. Every
+    trained generator draws its training subset with this, so the same n and seed give them the
+    same samples."""
+    if n == "all" or n is None or int(n) >= len(df):
+        return df
+    import numpy as np
+
+    keep = np.sort(np.random.default_rng(seed).choice(len(df), size=int(n), replace=False))
+    return df.iloc[keep].reset_index(drop=True)

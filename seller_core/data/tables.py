@@ -6,11 +6,9 @@ import csv
 import json
 from pathlib import Path
 
-# Paper Table 1 (10-core filtered).
-PAPER_TABLE1 = {
-    "yelp": {"users": 25633, "items": 89994, "interactions": 396805, "categories": 1253},
-    "kuairec": {"users": 6584, "items": 8180, "interactions": 342700, "categories": 446},
-}
+from seller_core.report.paper import PAPER
+
+PAPER_TABLE1 = PAPER["table1"]  # 10-core filtered
 COLUMNS = ["dataset", "format", "source", "users", "items", "interactions", "categories",
            "paper_users", "paper_items", "paper_interactions", "paper_categories"]
 

@@ -5,7 +5,7 @@ Input, as in the original (lileipisces/PEPLER, `module.py`): [u; i; <bos>; text;
 text. u and i are rows of nn.Embedding tables of the LM's hidden size, initialised U(-0.1, 0.1);
 they are input embeddings only (no attention injection: that is XRec's and SEG's mechanism). The
 original's GPT-2 becomes the configured backbone (llm/backbone.py); its two stages (prompts only
-with the LM frozen, then prompts + LM) are run by train/pepler_train.py through the shared loop
+with the LM frozen, then prompts + LM) are run by methods/pepler/train.py through the shared loop
 (llm/adapter_train.py).
 
 The rows are `prompting.Encoded` with the two prompt positions as soft slots (the placeholder id

@@ -12,22 +12,11 @@ import csv
 import json
 from pathlib import Path
 
-# Paper Table 2 (EER utility), Table 3 (text), Table 5 (cost relative to XRec).
-PAPER_T2 = {
-    "yelp": {"random": (0.0088, 0.0156, 0.0053, 0.0075), "empty": (0.0072, 0.0136, 0.0046, 0.0067),
-             "peter": (0.0116, 0.0144, 0.0067, 0.0076), "pepler": (0.0100, 0.0172, 0.0062, 0.0085),
-             "xrec": (0.0116, 0.0192, 0.0067, 0.0091), "seller": (0.0144, 0.0228, 0.0089, 0.0116)},
-    "kuairec": {"random": (0.1260, 0.1960, 0.0789, 0.1015), "empty": (0.1272, 0.1956, 0.0795, 0.1016),
-                "peter": (0.1168, 0.1832, 0.0719, 0.0935), "pepler": (0.1252, 0.1936, 0.0814, 0.1036),
-                "xrec": (0.1280, 0.1972, 0.0817, 0.1042), "seller": (0.1344, 0.2132, 0.0854, 0.1110)},
-}
+from seller_core.report.paper import PAPER
+
+PAPER_T2, PAPER_T3, PAPER_T4 = PAPER["table2"], PAPER["table3"], PAPER["table4"]
+PAPER_T5 = PAPER["table5"]["any"]
 T2_METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
-PAPER_T3 = {
-    "yelp": {"peter": (0.1242, 0.6088), "pepler": (0.2632, 0.7063), "xrec": (0.3243, 0.7328), "seller": (0.3815, 0.7524)},
-    "kuairec": {"peter": (0.1121, 0.5184), "pepler": (0.1123, 0.5770), "xrec": (0.1536, 0.6265), "seller": (0.2072, 0.7011)},
-}
-PAPER_T5 = {"xrec": (1.0, 1.0), "seller": (0.735, 0.448), "llama2-7b": (None, 0.328)}
-BASELINES = ("peter", "pepler", "xrec")  # the generators SELLER is compared with (paper §4.1)
 
 
 def by_dataset(paths, datasets, names) -> dict:
@@ -183,9 +172,13 @@ def provenance_footer(utility: dict, formats: dict) -> list[str]:
 
 
 def table2(utility_paths: dict, ranks_paths: dict, paired_paths: dict, formats: dict, bootstrap: dict,
-           out_csv, out_md) -> list[dict]:
+           out_csv, out_md, roles: dict) -> list[dict]:
     """utility_paths / ranks_paths: {ds: {m: [metrics json / ranks parquet of each seed's run]}} (a single
-    path for a one-run method); paired_paths: {ds: {baseline: seller-minus-baseline json}}."""
+    path for a one-run method); paired_paths: {ds: {m: focus-minus-m json}}. roles (config `report:`
+    with the methods' labels): focus (the method the p column and the Improve row are about),
+    baselines (Improve: focus relative to the best of these present), labels {method: label}."""
+    focus, baselines, labels = roles["focus"], roles["baselines"], roles["labels"]
+    flabel = labels.get(focus, focus)
     utility = {ds: {m: utility_over_seeds(p, ranks_paths[ds][m], bootstrap) for m, p in ms.items()}
                for ds, ms in utility_paths.items()}
     rows, md = [], ["# Table 2: explanation utility (EER full-ranking Recall/NDCG@5/10)", ""]
@@ -199,36 +192,36 @@ def table2(utility_paths: dict, ranks_paths: dict, paired_paths: dict, formats: 
             for k in T2_METRICS:
                 row[k], row[f"{k}_std"] = met[k], std[k]
                 row[f"{k}_lo"], row[f"{k}_hi"] = ci[k]["lo"], ci[k]["hi"]
-            if m in paired:  # seller - m, per case
+            if m in paired:  # focus - m, per case
                 diff = paired[m]["a_minus_b"]["ndcg@10"]
-                row["seller_minus_this_ndcg@10"] = diff["diff"]
-                row["seller_minus_this_ndcg@10_lo"], row["seller_minus_this_ndcg@10_hi"] = diff["lo"], diff["hi"]
-                row["p_seller_vs_this_ndcg@10"] = diff["p_bootstrap"]
+                row[f"{focus}_minus_this_ndcg@10"] = diff["diff"]
+                row[f"{focus}_minus_this_ndcg@10_lo"], row[f"{focus}_minus_this_ndcg@10_hi"] = diff["lo"], diff["hi"]
+                row[f"p_{focus}_vs_this_ndcg@10"] = diff["p_bootstrap"]
             for k, v in zip(T2_METRICS, paper.get(m, (None,) * 4)):
                 row[f"paper_{k}"] = v
             rows.append(row)
-            p = row.get("p_seller_vs_this_ndcg@10")
+            p = row.get(f"p_{focus}_vs_this_ndcg@10")
             md_rows.append([m] + [f"{_pm(met[k], std[k])} [{ci[k]['lo']:.4f}, {ci[k]['hi']:.4f}]" for k in T2_METRICS]
                            + [_p(p, paired[m]["a_minus_b"]["ndcg@10"]["n_boot"]) if p is not None else "", _fmt(paper.get(m, (None,) * 4)[1]), _fmt(paper.get(m, (None,) * 4)[3])])
-        present = [b for b in BASELINES if b in methods]
-        if "seller" in methods and present:
+        present = [b for b in baselines if b in methods]
+        if focus in methods and present:
             imp = {"dataset": ds, "method": "improve_over_best_baseline"}
             cells = ["Improve (vs best baseline)"]
             for k in T2_METRICS:
                 best = max(methods[b]["metrics"][k] for b in present)
-                imp[k] = (methods["seller"]["metrics"][k] - best) / best if best > 0 else None
+                imp[k] = (methods[focus]["metrics"][k] - best) / best if best > 0 else None
                 cells.append("—" if imp[k] is None else f"{100 * imp[k]:+.2f}%")
             rows.append(imp)
             md_rows.append(cells + ["", "", ""])
         md += [f"## {ds}", "", _md_table(["method", "Recall@5", "Recall@10", "NDCG@5", "NDCG@10",
-                                          "p (SELLER vs, NDCG@10)", "paper R@10", "paper N@10"], md_rows), ""]
+                                          f"p ({flabel} vs, NDCG@10)", "paper R@10", "paper N@10"], md_rows), ""]
     n_seeds = max(d["n_seeds"] for ms in utility.values() for d in ms.values())
     md += ["Cells: mean over test cases " + ("± standard deviation over seeds (trainable methods; one run for the "
            "controls) " if n_seeds > 1 else "") + "[95% percentile-bootstrap CI over test cases"
            + (" of the per-case values averaged over seeds" if n_seeds > 1 else "") + "]. "
-           f"Seeds per trainable method: {n_seeds}. p: paired bootstrap over the same test cases of SELLER − method "
+           f"Seeds per trainable method: {n_seeds}. p: paired bootstrap over the same test cases of {flabel} − method "
            "on NDCG@10 (two-sided" + (", per-case values averaged over each method's seeds" if n_seeds > 1 else "")
-           + "). Improve: SELLER relative to the best of PETER/PEPLER/XRec present. "
+           + f"). Improve: {flabel} relative to the best of {'/'.join(labels.get(b, b) for b in baselines)} present. "
            "`gt` is the oracle (the sample's own GT explanation); the paper does not report it.", ""]
     md += provenance_footer(utility, formats)
     _write_outputs(rows, md, out_csv, out_md)
@@ -304,14 +297,18 @@ def _mean_cost(paths) -> dict | None:
     return out
 
 
-def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict | None = None) -> list[dict]:
+def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict, roles: dict) -> list[dict]:
     """costs: {ds: {m: {"train": cost json path(s) or None, "generate": cost json path(s)}}}, a list of paths
-    for a method with several seeds' runs (their mean is reported); times relative to XRec.
-    setting: {"llm": {name, source}, "data": {ds: synthetic | real}, "gt_backend": ...} for the footer."""
-    rows, md = [], ["# Table 5: training and inference cost relative to XRec", ""]
+    for a method with several seeds' runs (their mean is reported); times relative to roles["reference"].
+    setting: {"llm": {name, source}, "data": {ds: synthetic | real}, "gt_backend": ...} for the footer;
+    roles: reference (config report.cost_reference), labels {method: label}, llm (the methods on the
+    shared backbone)."""
+    ref_name, labels = roles["reference"], roles["labels"]
+    rlabel = labels.get(ref_name, ref_name)
+    rows, md = [], [f"# Table 5: training and inference cost relative to {rlabel}", ""]
     for ds, methods in costs.items():
         loaded = {m: {k: _mean_cost(p) for k, p in parts.items()} for m, parts in methods.items()}
-        ref = loaded.get("xrec")
+        ref = loaded.get(ref_name)
         md_rows = []
         for m, parts in loaded.items():
             tr = parts["train"]["wall_seconds"] if parts.get("train") else None
@@ -321,14 +318,14 @@ def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict | None = N
             paper = PAPER_T5.get(m, (None, None))
             device = (parts.get("generate") or parts.get("train") or {}).get("device")
             rows.append({"dataset": ds, "method": m, "train_seconds": tr, "generate_seconds": ge,
-                         "train_rel_xrec": rel_tr, "generate_rel_xrec": rel_ge,
+                         f"train_rel_{ref_name}": rel_tr, f"generate_rel_{ref_name}": rel_ge,
                          "train_tokens": (parts.get("train") or {}).get("tokens"),
                          "generate_new_tokens": (parts.get("generate") or {}).get("new_tokens"),
                          "peak_rss_mb": max((p or {}).get("peak_rss_mb") or 0 for p in parts.values()) or None,
                          "device": device, "paper_train_rel": paper[0], "paper_generate_rel": paper[1]})
             md_rows.append([m, _fmt(rel_tr, 3) + "×" if rel_tr else "—", _fmt(rel_ge, 3) + "×" if rel_ge else "—",
                             _fmt(tr, 1), _fmt(ge, 1), str(device), _fmt(paper[0], 3), _fmt(paper[1], 3)])
-        md += [f"## {ds}", "", _md_table(["method", "training (× XRec)", "inference (× XRec)", "training s",
+        md += [f"## {ds}", "", _md_table(["method", f"training (× {rlabel})", f"inference (× {rlabel})", "training s",
                                           "inference s", "device", "paper training", "paper inference"], md_rows), ""]
     md += [f"Wall-clock seconds of each method's training job and of generating the test explanations, as the "
            f"jobs recorded them (cost.json; the mean over a method's seeds), on: {hardware}. The paper's times are for LLaMA-2-7B on GPUs; ours "
@@ -340,19 +337,16 @@ def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict | None = N
             md.append("**Not the paper's setting:** " + ("synthetic data, " if synthetic else "")
                       + f"backbone `{llm['name']}` instead of LLaMA-2-7B, other hardware: compare methods within "
                       "this table, never with the paper's numbers.")
-        md.append(f"- LLM backbone of SELLER, XRec and PEPLER: `{llm['name']}` (source `{llm['source']}`); PETER is a "
-                  "small Transformer trained from scratch.")
+        on_llm = [m for m in next(iter(costs.values()), {}) if m in roles["llm"]]
+        others = [m for m in next(iter(costs.values()), {}) if m not in roles["llm"]]
+        md.append(f"- LLM backbone of {', '.join(labels.get(m, m) for m in on_llm) or 'no method here'}: "
+                  f"`{llm['name']}` (source `{llm['source']}`)"
+                  + (f"; without it: {', '.join(labels.get(m, m) for m in others)}." if others else "."))
         md += [f"- `{ds}`: **{src} data**, GT backend **{setting['gt_backend']}**" for ds, src in setting["data"].items()]
     _write_outputs(rows, md, out_csv, out_md)
     return rows
 
 
-PAPER_T4 = {  # Recall@10, NDCG@10
-    "yelp": {"random_category": (0.0156, 0.0075), "category": (0.0188, 0.0096), "intent": (0.0192, 0.0093),
-             "both": (0.0228, 0.0116)},
-    "kuairec": {"random_category": (0.1760, 0.1015), "category": (0.1748, 0.0920), "intent": (0.1892, 0.0984),
-                "both": (0.2132, 0.1110)},
-}
 T4_ROWS = {"random_category": "Random Category", "category": "Category-level", "intent": "Intent-level",
            "both": "Both (SELLER)"}
 

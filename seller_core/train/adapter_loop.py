@@ -1,13 +1,12 @@
-"""One training loop for the adapter-style LLM methods (SEG, XRec, PEPLER): epochs or a step
-budget over a pool of samples, a warm-up/decay schedule, the frozen-backbone assertion after
-every step, a step callback (the validation probe), progress lines with ETA, and checkpoints.
+"""The adapter-style LLM methods' step (SEG, XRec, PEPLER) on the one loop (train/loop.py: fit):
+an optimizer over the trainable parameters, a warm-up/decay schedule stepped per update, an
+epoch or step budget over a pool of samples, the frozen-backbone assertion after every step,
+and a step callback (the validation probe) that cannot change the weights.
 
-Checkpoints at `ckpt_path` (outside the Snakemake outputs): one per finished epoch and, with the
-run-control `checkpoint` settings, every N steps or M minutes inside an epoch. Each holds the
-trainable module, the optimizer, the schedule, the RNG streams, the history and, inside an epoch,
-the epoch's sample order, the step reached and the epoch's running sums, with a fingerprint of
-config and data. A job killed at any step (or while writing a checkpoint: the write is atomic)
-resumes from the last checkpoint and ends with bit-identical weights.
+Checkpoints (fit's): at `ckpt_path`, outside the Snakemake outputs, one per finished epoch and,
+with the run-control `checkpoint` settings, every N steps or M minutes inside an epoch, holding
+the schedule too; a job killed at any step (or while writing a checkpoint: the write is atomic)
+resumes from the last one and ends with bit-identical weights.
 """
 
 from __future__ import annotations
@@ -15,16 +14,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from seller_core.llm.adapter_train import assert_frozen, autocast_for, checksum
-from seller_core.runtime import save_atomic
 from seller_core.train import loop
-from seller_core.train.loop import Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -97,103 +93,48 @@ def train_adapter(trainable: torch.nn.Module, n_samples: int, step_loss: Callabl
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, int(cfg.get("warmup_steps", 0)),
                                                              cfg.get("lr_decay", "constant"),
                                                              float(cfg.get("min_lr_ratio", 0.0))))
-    start, history, resume = 1, [], None
     # this process's work (a resumed job counts what it did itself, like its train_seconds)
     counts = {"tokens": 0, "label_tokens": 0, "steps": 0, "train_seconds": 0.0}
-    ckpt_path = Path(ckpt_path) if ckpt_path else None
-    every = cfg.get("checkpoint") or {}
-    every_steps, every_secs = int(every.get("every_steps") or 0), 60.0 * float(every.get("every_minutes") or 0)
-    if ckpt_path and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
-        if ck.get("fp") == fp and "state" in ck:  # (a SEG checkpoint of the earlier format has "adapter": ignored)
-            trainable.load_state_dict(ck["state"])
-            opt.load_state_dict(ck["optimizer"])
-            if "scheduler" in ck:
-                sched.load_state_dict(ck["scheduler"])
-            rng.load(ck["rng"])
-            start, history = ck["epoch"] + 1, ck["history"]
-            resume = ck.get("in_epoch")
-            if resume:
-                log.info("%s: resuming from %s at step %d of epoch %d", name, ckpt_path, resume["done"], start)
-            else:
-                log.info("%s: resuming from %s after epoch %d", name, ckpt_path, ck["epoch"])
-        else:
-            log.warning("%s: ignoring checkpoint %s: it belongs to another config or data (%s != %s)", name, ckpt_path,
-                        ck.get("fp"), fp)
     log.info("%s: %d trainable params, %d samples, %d steps (%d/epoch), %s lr %g (warm-up %d, %s decay), device %s",
              name, sum(p.numel() for p in params), n_samples, total, steps_per_epoch, opt_name, cfg["lr"],
              int(cfg.get("warmup_steps", 0)), cfg.get("lr_decay", "constant"), device)
 
-    def probe(step: int) -> None:
-        if callback is None:
+    def batches(epoch: int) -> list:
+        order = rng.np_gen.permutation(n_samples)
+        return [order[s * bs:(s + 1) * bs] for s in range(steps_per_epoch)]
+
+    def step(idx) -> tuple:
+        with autocast_for(device):
+            loss, batch = step_loss(idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if injector is not None:
+            injector.clear()
+        if frozen is not None:
+            assert_frozen(frozen)
+        n_tok = int(batch["attention_mask"].sum())
+        counts["tokens"] += n_tok
+        counts["label_tokens"] += int((batch["labels"] != -100).sum())
+        counts["steps"] += 1
+        return loss.item(), 1, {"tokens": n_tok}  # the epoch's loss: the mean over its steps
+
+    def on_step(step_no: int) -> None:
+        if callback is None or not (step_no == 0 or callback_every and step_no % callback_every == 0
+                                    or step_no == total or step_no in callback_at):
             return
         trainable.eval()
         with torch.random.fork_rng(devices=[]):  # the probe draws nothing the training would have drawn
-            callback(step)
+            callback(step_no)
         trainable.train()
 
-    def save(epoch_done: int, in_epoch: dict | None) -> None:
-        save_atomic({"fp": fp, "epoch": epoch_done, "in_epoch": in_epoch, "state": trainable.state_dict(),
-                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng.state(),
-                     "history": history}, ckpt_path)
-
-    t_run, done_here = time.perf_counter(), 0
-    if start == 1 and resume is None:
-        probe(0)
-    for epoch in range(start, epochs + 1):
-        first = (epoch - 1) * steps_per_epoch
-        if first >= total:
-            break
-        n_steps = min(steps_per_epoch, total - first)
-        trainable.train()
-        if resume is not None:  # mid-epoch: the saved order (the rng has already drawn it) and sums
-            order, s0, ep_loss, ep_tok = np.asarray(resume["order"]), resume["done"], resume["loss"], resume["tokens"]
-            resume = None
-        else:
-            order, s0, ep_loss, ep_tok = rng.np_gen.permutation(n_samples), 0, 0.0, 0
-        t0 = t_saved = time.perf_counter()
-        tok0 = ep_tok  # tokens of this epoch done before a resume: not in this run's rate
-        for s in range(s0, n_steps):
-            idx = order[s * bs:(s + 1) * bs]
-            with autocast_for(device):
-                loss, batch = step_loss(idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if injector is not None:
-                injector.clear()
-            if frozen is not None:
-                assert_frozen(frozen)
-            n_tok = int(batch["attention_mask"].sum())
-            ep_loss += loss.item()
-            ep_tok += n_tok
-            counts["tokens"] += n_tok
-            counts["label_tokens"] += int((batch["labels"] != -100).sum())
-            counts["steps"] += 1
-            step = first + s + 1
-            if step % cfg["log_every"] == 0 or s == n_steps - 1:
-                el = time.perf_counter() - t0
-                eta = (total - step) * el / (s + 1 - s0)
-                log.info("%s step %d/%d epoch %d loss %.4f (epoch mean %.4f) lr %.3g %.0f tokens/s ETA %.0fs", name,
-                         step, total, epoch, loss.item(), ep_loss / (s + 1), sched.get_last_lr()[0], (ep_tok - tok0) / el, eta)
-            if ckpt_path and s < n_steps - 1 and (every_steps and (s + 1) % every_steps == 0
-                                                   or every_secs and time.perf_counter() - t_saved >= every_secs):
-                save(epoch - 1, {"done": s + 1, "order": order, "loss": ep_loss, "tokens": ep_tok})
-                t_saved = time.perf_counter()
-            if callback_every and step % callback_every == 0 or step == total or step in callback_at:
-                probe(step)
-        secs = time.perf_counter() - t0
-        history.append({"epoch": epoch, "loss": ep_loss / n_steps, "steps": n_steps, "seconds": round(secs, 2),
-                        "tokens": ep_tok})
-        log.info("%s epoch %d: mean loss %.4f, %.1fs", name, epoch, ep_loss / n_steps, secs)
-        if ckpt_path:
-            save(epoch, None)
-        done_here += 1
-        if stop_after is not None and done_here >= stop_after:
-            raise Interrupted(f"{name}: stopped after {done_here} epochs (stop_after)")
+    t_run = time.perf_counter()
+    _, history = loop.fit(trainable, opt, None, rng, batches=batches, step=step, max_epochs=epochs,
+                          max_steps=total, scheduler=sched, ckpt_path=ckpt_path, fp=fp,
+                          checkpoint=cfg.get("checkpoint"), on_step=on_step, stop_after=stop_after, name=name,
+                          log_every=cfg["log_every"])
     counts["train_seconds"] = round(time.perf_counter() - t_run, 2)
     if frozen is not None and checksum(frozen) != before:
         raise AssertionError(f"{name}: backbone weights changed during training (checksum {before} -> {checksum(frozen)})")
-    trainable.eval()
     return history, counts

@@ -23,8 +23,10 @@ from seller_core.train import loop
 log = logging.getLogger(__name__)
 
 def train_eer(sasrec: SASRec, train: pd.DataFrame, e_train: np.ndarray, valid: pd.DataFrame, e_valid: np.ndarray,
-              cfg: dict, eval_cfg: dict, ckpt_path=None, fp: str = "", stop_after=None) -> tuple[EER, list[dict]]:
-    """cfg: the `eer` config section. e_*: (S, e_dim) explanation embeddings row-aligned with the samples."""
+              cfg: dict, eval_cfg: dict, ckpt_path=None, fp: str = "", stop_after=None,
+              checkpoint: dict | None = None) -> tuple[EER, list[dict]]:
+    """cfg: the `eer` config section. e_*: (S, e_dim) explanation embeddings row-aligned with the samples.
+    checkpoint: {every_steps, every_minutes} (run control) for checkpoints inside an epoch."""
     rng = loop.RNG(cfg["seed"])
     eer = EER(sasrec, EERConfig(e_dim=int(e_train.shape[1]), hidden=cfg["hyper_hidden"], targets=list(cfg["targets"]), bias=cfg["bias"]))
     if not cfg["train_backbone"]:
@@ -38,26 +40,27 @@ def train_eer(sasrec: SASRec, train: pd.DataFrame, e_train: np.ndarray, valid: p
     optimizer = torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=True)
     metric = eval_cfg["select_metric"]
 
-    def train_epoch(epoch: int) -> float:
-        total = 0.0
-        for idx in sequences.bucketed_batches(lengths, cfg["batch_size"], rng.np_gen):
-            (seq,) = sequences.trim(hist[idx], length=int(lengths[idx].max()))
-            pos = torch.from_numpy(targets[idx])
-            neg = sequences.sample_negatives(n_items, torch.cat([seq, pos[:, None]], 1), pos.shape, rng.torch_gen)
-            h = eer.user_vector(seq, e_all[idx])  # (B, d)
-            loss = bpr_loss(eer.score_items(h, pos), eer.score_items(h, neg))  # Eq. 15
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        return total / len(targets)
+    def batches(epoch: int) -> list:
+        return sequences.bucketed_batches(lengths, cfg["batch_size"], rng.np_gen)
+
+    def step(idx) -> tuple[float, int]:
+        (seq,) = sequences.trim(hist[idx], length=int(lengths[idx].max()))
+        pos = torch.from_numpy(targets[idx])
+        neg = sequences.sample_negatives(n_items, torch.cat([seq, pos[:, None]], 1), pos.shape, rng.torch_gen)
+        h = eer.user_vector(seq, e_all[idx])  # (B, d)
+        loss = bpr_loss(eer.score_items(h, pos), eer.score_items(h, neg))  # Eq. 15
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item() * len(idx), len(idx)
 
     def validate() -> float:
         return float(ranking.per_case(ranking.model_ranks(eer, valid, n_items, eval_cfg, cond=e_valid), metric).mean())
 
     _, history = loop.fit(
-        eer, optimizer, train_epoch, validate, rng, max_epochs=cfg["max_epochs"], patience=cfg["patience"],
-        ckpt_path=ckpt_path, fp=fp, stop_after=stop_after,
+        eer, optimizer, validate, rng, max_epochs=cfg["max_epochs"], patience=cfg["patience"],
+        ckpt_path=ckpt_path, fp=fp, stop_after=stop_after, batches=batches, step=step,
+        checkpoint=checkpoint, name="EER",
     )
     eer.eval()
     return eer, history
@@ -71,7 +74,8 @@ def save_eer(eer: EER, history, model_path, history_path, cfg: dict, encoder: st
 
 
 def train_eer_rule(sasrec_path, items_path, train_path, valid_path, gt_path, model_path, history_path, ckpt_path, kind: str,
-                   eer_cfg: dict, embed_cfg: dict, eval_cfg: dict, threads: int = 1) -> None:
+                   eer_cfg: dict, embed_cfg: dict, eval_cfg: dict, threads: int = 1,
+                   checkpoint: dict | None = None) -> None:
     """Rule train_eer: one EER per dataset and GT kind."""
     torch.set_num_threads(threads)
     n_items = stage_io.n_items_of(items_path)
@@ -84,6 +88,7 @@ def train_eer_rule(sasrec_path, items_path, train_path, valid_path, gt_path, mod
     if sasrec.cfg.n_items != n_items:
         raise BadInputError(sasrec_path, f"SASRec has {sasrec.cfg.n_items} items, {items_path} has {n_items}")
     fp = loop.fingerprint(eer_cfg, embed_cfg, eval_cfg, kind, Path(sasrec_path), Path(train_path), Path(valid_path), Path(gt_path))
-    eer, history = train_eer(sasrec, train, e_train, valid, e_valid, eer_cfg, eval_cfg, ckpt_path, fp)
+    eer, history = train_eer(sasrec, train, e_train, valid, e_valid, eer_cfg, eval_cfg, ckpt_path, fp,
+                             checkpoint=checkpoint)
     save_eer(eer, history, model_path, history_path, eer_cfg, embed_cfg["model"], kind)
     Path(ckpt_path).unlink(missing_ok=True)

@@ -74,7 +74,8 @@ def recall_at_k(model: LightGCN, valid_u, valid_i, train_u, train_i, k: int) -> 
 
 
 def train_lightgcn(interactions: pd.DataFrame, n_users: int, n_items: int, cfg: dict, ckpt_path=None, fp: str = "",
-                   stop_after: int | None = None, device: str = "cpu") -> tuple[LightGCN, list[dict]]:
+                   stop_after: int | None = None, device: str = "cpu",
+                   checkpoint: dict | None = None) -> tuple[LightGCN, list[dict]]:
     """cfg: the `lightgcn` config section. interactions: user_id, item_id, split (dense ids).
     Negatives and shuffling are drawn on the CPU, so a seed gives the same batches on any device."""
     missing = {"user_id", "item_id", "split"} - set(interactions.columns)
@@ -93,25 +94,26 @@ def train_lightgcn(interactions: pd.DataFrame, n_users: int, n_items: int, cfg: 
     log.info("LightGCN: %d users, %d items, %d train edges, %d valid interactions, %d batches/epoch",
              n_users, n_items, len(tu), len(vu), -(-len(tu) // bs))
 
-    def train_epoch(epoch: int) -> float:
+    def batches(epoch: int) -> list:
         order = rng.np_gen.permutation(len(tu))
-        total = 0.0
-        for s in range(0, len(order), bs):
-            idx = order[s : s + bs]
-            neg = sample_negatives(tu[idx], seen, n_items, rng.np_gen)
-            u, p, n = (torch.from_numpy(a).to(device) for a in (tu[idx], ti[idx], neg))
-            loss, _ = model.bpr_loss(u, p, n, cfg["reg"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        return total / len(tu)
+        return [order[s : s + bs] for s in range(0, len(order), bs)]
+
+    def step(idx) -> tuple[float, int]:
+        # the negatives come from the same stream after the epoch's order, batch by batch
+        neg = sample_negatives(tu[idx], seen, n_items, rng.np_gen)
+        u, p, n = (torch.from_numpy(a).to(device) for a in (tu[idx], ti[idx], neg))
+        loss, _ = model.bpr_loss(u, p, n, cfg["reg"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item() * len(idx), len(idx)
 
     def validate() -> float:
         return recall_at_k(model, vu, vi, tu, ti, cfg["k"])
 
-    _, history = loop.fit(model, optimizer, train_epoch, validate, rng, max_epochs=cfg["max_epochs"],
-                          patience=cfg["patience"], ckpt_path=ckpt_path, fp=fp, stop_after=stop_after)
+    _, history = loop.fit(model, optimizer, validate, rng, batches=batches, step=step, max_epochs=cfg["max_epochs"],
+                          patience=cfg["patience"], ckpt_path=ckpt_path, fp=fp, stop_after=stop_after,
+                          checkpoint=checkpoint, name="LightGCN")
     model.eval()
     return model, history
 
@@ -137,18 +139,20 @@ def load_embeddings(path) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def train_lightgcn_rule(interactions_path, users_path, items_path, out_path, history_path, ckpt, cfg: dict,
-                        threads: int = 1) -> None:
-    """Rule train_lightgcn: train on the training interactions, write the embedding tables."""
+                        device: str = "cpu", threads: int = 1, checkpoint: dict | None = None) -> None:
+    """Rule train_lightgcn: train on the training interactions, write the embedding tables. cfg: the
+    `lightgcn` settings that change the embeddings (the rule's tracked params); device and
+    checkpoint: run control."""
     torch.set_num_threads(threads)
     n_users = n_users_of(users_path)
     n_items = stage_io.n_items_of(items_path)
     inter = stage_io.read_parquet(interactions_path, ["user_id", "item_id", "split"])
     stage_io.check_ids(inter, "user_id", n_users, interactions_path)
     stage_io.check_ids(inter, "item_id", n_items, interactions_path)
-    device = resolve_device(cfg["device"], "lightgcn.device")
-    tracked = {k: v for k, v in cfg.items() if k != "device"}  # run control
+    device = resolve_device(device, "lightgcn.device")
+    tracked = cfg
     fp = loop.fingerprint(tracked, Path(interactions_path), n_users, n_items)
-    model, history = train_lightgcn(inter, n_users, n_items, cfg, ckpt, fp, device=device)
+    model, history = train_lightgcn(inter, n_users, n_items, cfg, ckpt, fp, device=device, checkpoint=checkpoint)
     save_embeddings(model, out_path, history, tracked)
     write_json({"lightgcn": tracked, "device": device, "n_users": n_users, "n_items": n_items, "history": history},
                history_path)

@@ -1,6 +1,6 @@
-"""What the LLM baselines (PEPLER, XRec) share around the shared loop: their samples (the same
-seeded training subset as SEG, by SEG's own `subsample`), backbone loading with a fingerprint, and
-the cost records (the keys of SEG's and PETER's cost.json)."""
+"""What the LLM methods on (user, item) pairs share around the adapter loop: their samples (the
+seeded training subset every generator draws: stage_io.subsample), backbone loading with a
+fingerprint, and the cost records (the keys every trained method's cost.json has)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import torch
 
 from seller_core.data import stage_io
 from seller_core.llm.backbone import backbone_info, load_backbone
-from seller_core.runtime import RUN_CONTROL_KEYS, peak_rss_mb, resolve_device
+from seller_core.runtime import RUN_CONTROL_KEYS, cost_record, resolve_device
 from seller_core.train import loop
 from seller_core.train.baseline_io import n_users_of
-from seller_core.train.seg_train import subsample
+
 
 
 def read_samples(samples_path, users_path, items_path, gt_path=None, kind: str | None = None,
@@ -27,7 +27,7 @@ def read_samples(samples_path, users_path, items_path, gt_path=None, kind: str |
     stage_io.check_ids(df, "user_id", n_users, samples_path)
     if kind is not None:
         df["explanation"] = stage_io.gt_texts(gt_path, df, kind)
-    return subsample(df, max_samples, seed), n_users, n_items
+    return stage_io.subsample(df, max_samples, seed), n_users, n_items
 
 
 def open_backbone(path, llm_cfg: dict, device: str | None = None):
@@ -46,23 +46,16 @@ def fingerprint(cfg: dict, llm_cfg: dict, model, *paths) -> str:
                             llm_cfg.get("dtype"), *(Path(p) for p in paths), backbone_info(model))
 
 
-def _peak_cuda(device: str):
-    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.startswith("cuda") else None
-
-
 def train_cost(stage: str, device: str, t_all: float, load_s: float, counts: dict, samples: int, epochs: int) -> dict:
-    """SEG's training cost keys (train/seg_train.py), plus nothing method-specific."""
-    return {"stage": stage, "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2),
-            "backbone_load_seconds": load_s, **counts, "samples": samples, "epochs": epochs,
-            "peak_rss_mb": round(peak_rss_mb(), 1), "peak_cuda_mb": _peak_cuda(device),
-            "tokens_per_second": round(counts["tokens"] / max(counts["train_seconds"], 1e-9), 1)}
+    """An LLM method's training cost record (the adapter loop's counts)."""
+    return cost_record(stage, device, t_all, ("tokens", "train_seconds", "tokens_per_second"),
+                       backbone_load_seconds=round(load_s, 2), **counts, samples=samples, epochs=epochs)
 
 
 def generate_cost(stage: str, device: str, t_all: float, load_s: float, counts: dict) -> dict:
-    """SEG's generation cost keys (explain/seller.py)."""
-    return {"stage": stage, "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2), **counts,
-            "load_seconds": load_s, "peak_rss_mb": round(peak_rss_mb(), 1), "peak_cuda_mb": _peak_cuda(device),
-            "new_tokens_per_second": round(counts["new_tokens"] / max(counts["generate_seconds"], 1e-9), 1)}
+    """An LLM method's generation cost record (generate_texts' counts)."""
+    return cost_record(stage, device, t_all, ("new_tokens", "generate_seconds", "new_tokens_per_second"), **counts,
+                       load_seconds=load_s)
 
 
 def sum_counts(*parts: dict) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -15,7 +14,7 @@ from seller_core.eval import ranking
 from seller_core.models.sasrec import SASRec, SASRecConfig, bpr_loss, ce_loss, load_sasrec, n_params  # noqa: F401 (load_sasrec re-exported)
 from seller_core.data import stage_io
 from seller_core.data import sequences
-from seller_core.runtime import save_atomic
+from seller_core.runtime import save_model
 from seller_core.train import loop
 
 log = logging.getLogger(__name__)
@@ -23,11 +22,12 @@ log = logging.getLogger(__name__)
 MODEL_KEYS = ("max_len", "d", "n_layers", "n_heads", "d_ff", "dropout")
 
 
-def run_epoch(model: SASRec, optimizer, inputs, targets, lengths, cfg: dict, rng: loop.RNG) -> float:
-    """One pass over the training windows (every non-padding position a target); mean loss."""
-    total, count = 0.0, 0
+def training_step(model: SASRec, optimizer, inputs, targets, lengths, cfg: dict, rng: loop.RNG):
+    """-> step(batch indices) -> (loss x targets, targets): one update on a batch of training windows,
+    every non-padding position a target (loop.fit's step; bench/sasrec.py times it)."""
     n_items = model.cfg.n_items
-    for idx in sequences.bucketed_batches(lengths, cfg["batch_size"], rng.np_gen):
+
+    def step(idx) -> tuple[float, int]:
         inp, tgt = sequences.trim(inputs[idx], targets[idx], length=int(lengths[idx].max()))
         h = model.encode(inp)  # (B, T, d)
         valid_pos = tgt != 0  # (B, T)
@@ -41,14 +41,15 @@ def run_epoch(model: SASRec, optimizer, inputs, targets, lengths, cfg: dict, rng
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += loss.item() * len(tv)
-        count += len(tv)
-    return total / count
+        return loss.item() * len(tv), len(tv)  # the epoch's loss: the mean per target
+
+    return step
 
 
 def train_sasrec(interactions: pd.DataFrame, valid: pd.DataFrame, n_items: int, cfg: dict, eval_cfg: dict,
-                 ckpt_path=None, fp: str = "", stop_after=None) -> tuple[SASRec, list[dict]]:
-    """cfg: the `sasrec` config section; eval_cfg: the `eval` section."""
+                 ckpt_path=None, fp: str = "", stop_after=None, checkpoint: dict | None = None) -> tuple[SASRec, list[dict]]:
+    """cfg: the `sasrec` config section; eval_cfg: the `eval` section; checkpoint: {every_steps,
+    every_minutes} (run control) for checkpoints inside an epoch."""
     rng = loop.RNG(cfg["seed"])  # seeds torch before the weights are initialised
     model = SASRec(SASRecConfig(n_items=n_items, **{k: cfg[k] for k in MODEL_KEYS}))
     seqs = sequences.user_sequences(interactions, "train")
@@ -59,15 +60,18 @@ def train_sasrec(interactions: pd.DataFrame, valid: pd.DataFrame, n_items: int, 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=True)
     metric = eval_cfg["select_metric"]
 
-    def train_epoch(epoch: int) -> float:
-        return run_epoch(model, optimizer, inputs, targets, lengths, cfg, rng)
+    def batches(epoch: int) -> list:
+        return sequences.bucketed_batches(lengths, cfg["batch_size"], rng.np_gen)
+
+    step = training_step(model, optimizer, inputs, targets, lengths, cfg, rng)
 
     def validate() -> float:
         return float(ranking.per_case(ranking.model_ranks(model, valid, n_items, eval_cfg), metric).mean())
 
     _, history = loop.fit(
-        model, optimizer, train_epoch, validate, rng, max_epochs=cfg["max_epochs"], patience=cfg["patience"],
-        ckpt_path=ckpt_path, fp=fp, stop_after=stop_after,
+        model, optimizer, validate, rng, batches=batches, step=step, max_epochs=cfg["max_epochs"],
+        patience=cfg["patience"], ckpt_path=ckpt_path, fp=fp, stop_after=stop_after, checkpoint=checkpoint,
+        name="SASRec",
     )
     model.eval()
     return model, history
@@ -76,12 +80,12 @@ def train_sasrec(interactions: pd.DataFrame, valid: pd.DataFrame, n_items: int, 
 def save_sasrec(model: SASRec, history: list[dict], model_path, history_path, cfg: dict) -> None:
     """model_path: config + weights (torch.save); history_path: per-epoch loss and validation score."""
     Path(model_path).parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "train_config": cfg}, model_path)
+    save_model(model, model_path, train_config=cfg)
     write_json({"config": model.cfg.to_dict(), "train_config": cfg, "history": history}, history_path)
 
 
 def pretrain_sasrec(interactions_path, items_path, valid_path, model_path, history_path, ckpt_path,
-                    sasrec_cfg: dict, eval_cfg: dict, threads: int = 1):
+                    sasrec_cfg: dict, eval_cfg: dict, threads: int = 1, checkpoint: dict | None = None):
     """Rule pretrain_sasrec: train, write the model and its history, drop the checkpoint."""
     torch.set_num_threads(threads)
     n_items = stage_io.n_items_of(items_path)
@@ -89,6 +93,6 @@ def pretrain_sasrec(interactions_path, items_path, valid_path, model_path, histo
     stage_io.check_ids(inter, "item_id", n_items, interactions_path)
     valid = stage_io.read_samples(valid_path, n_items)
     fp = loop.fingerprint(sasrec_cfg, eval_cfg, Path(interactions_path), Path(valid_path), n_items)
-    model, history = train_sasrec(inter, valid, n_items, sasrec_cfg, eval_cfg, ckpt_path, fp)
+    model, history = train_sasrec(inter, valid, n_items, sasrec_cfg, eval_cfg, ckpt_path, fp, checkpoint=checkpoint)
     save_sasrec(model, history, model_path, history_path, sasrec_cfg)
     Path(ckpt_path).unlink(missing_ok=True)

@@ -17,7 +17,6 @@ weights an uninterrupted run would have.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 import time
@@ -33,7 +32,7 @@ from seller_core.data.io import write_json
 from seller_core.explain.interface import write_explanations
 from seller_core.models.peter import PETER, PETERConfig, greedy_decode, n_params, peter_loss
 from seller_core.train import loop
-from seller_core.runtime import peak_rss_mb, resolve_device, save_atomic
+from seller_core.runtime import cost_record, load_model, resolve_device, save_model
 from seller_core.train.baseline_io import n_users_of
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)  # ids 0..3
 MODEL_KEYS = ("emsize", "n_heads", "nhid", "n_layers", "dropout", "max_words")
-RUN_CONTROL = ("log_every", "gen_batch_size", "device")  # run control: never in params or fingerprints
 _WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*|[^\sa-z0-9]", re.IGNORECASE)
 
 
@@ -122,28 +120,6 @@ def evaluate(model: PETER, user, item, seq, batch_size: int) -> tuple[float, flo
     return t_sum / max(t_n, 1), c_sum / max(c_n, 1)
 
 
-def run_epoch(model: PETER, optimizer, data, order, cfg: dict, epoch: int) -> float:
-    """One pass over the training samples in `order`; returns the mean text loss (per sample)."""
-    user, item, seq = data
-    model.train()
-    bs = cfg["batch_size"]
-    n_batches = -(-len(order) // bs)
-    total, seen, t0 = 0.0, 0, time.perf_counter()
-    for b in range(n_batches):
-        idx = order[b * bs : (b + 1) * bs]
-        loss, t_loss, _ = peter_loss(model, user[idx], item[idx], seq[idx], cfg["context_reg"], cfg["text_reg"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
-        optimizer.step()
-        total, seen = total + t_loss.item() * len(idx), seen + len(idx)
-        if cfg["log_every"] and (b + 1) % cfg["log_every"] == 0 and b + 1 < n_batches:
-            el = time.perf_counter() - t0
-            log.info("epoch %d batch %d/%d: text loss %.4f, %.1fs, epoch ETA %.0fs",
-                     epoch, b + 1, n_batches, total / seen, el, el / (b + 1) * (n_batches - b - 1))
-    return total / seen
-
-
 def train_peter(train_df: pd.DataFrame, valid_df: pd.DataFrame, cfg: dict, *, n_users: int | None = None,
                 n_items: int | None = None, ckpt_path=None, fp: str = "", stop_after: int | None = None,
                 device: str = "cpu"):
@@ -172,55 +148,43 @@ def train_peter(train_df: pd.DataFrame, valid_df: pd.DataFrame, cfg: dict, *, n_
     log.info("PETER: %d params, vocab %d, %d train / %d valid samples, %d batches/epoch",
              n_params(model), len(vocab), len(train_df), len(valid_df), n_batches)
 
-    state = {"epoch": 0, "history": [], "best": {"loss": float("inf"), "epoch": 0, "state": copy.deepcopy(model.state_dict())},
-             "bad_epochs": 0, "lr": cfg["lr"]}
-    ckpt_path = Path(ckpt_path) if ckpt_path else None
-    if ckpt_path and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False, map_location=device)
-        if ck.get("fp") == fp and ck.get("vocab") == vocab:
-            model.load_state_dict(ck["model"])
-            optimizer.load_state_dict(ck["optimizer"])
-            rng.load(ck["rng"])
-            state = ck["state"]
-            log.info("resuming from %s after epoch %d", ckpt_path, state["epoch"])
-        else:
-            log.warning("ignoring checkpoint %s: it belongs to another config or data", ckpt_path)
+    user, item, seq = tr
 
-    t_start, done_here = time.perf_counter(), 0
-    while state["epoch"] < cfg["max_epochs"] and state["bad_epochs"] < cfg["endure"]:
-        epoch = state["epoch"] + 1
-        t0 = time.perf_counter()
+    def batches(epoch: int) -> list:
         order = torch.from_numpy(rng.np_gen.permutation(len(train_df))).to(device)
-        train_loss = run_epoch(model, optimizer, tr, order, cfg, epoch)
+        bs = cfg["batch_size"]
+        return [order[b * bs:(b + 1) * bs] for b in range(n_batches)]
+
+    def step(idx) -> tuple[float, int]:
+        loss, t_loss, _ = peter_loss(model, user[idx], item[idx], seq[idx], cfg["context_reg"], cfg["text_reg"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+        optimizer.step()
+        return t_loss.item() * len(idx), len(idx)  # the epoch's loss: mean text loss per sample
+
+    def validate():
         val_t, val_c = evaluate(model, *va, cfg["batch_size"])
-        secs = time.perf_counter() - t0
-        improved = val_t < state["best"]["loss"]
-        if improved:
-            state["best"] = {"loss": val_t, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-        else:
-            state["bad_epochs"] += 1
-            state["lr"] *= cfg["lr_decay"]  # PETER's StepLR(gamma) stepped only on a bad epoch
+        return -val_t, {"valid_text_loss": val_t, "valid_context_loss": val_c}
+
+    def decay(epoch: int, improved: bool) -> None:
+        if not improved:  # PETER's StepLR(gamma), stepped only on a bad epoch
             for g in optimizer.param_groups:
-                g["lr"] = state["lr"]
-        state["history"].append({"epoch": epoch, "train_text_loss": train_loss, "valid_text_loss": val_t,
-                                 "valid_context_loss": val_c, "lr": optimizer.param_groups[0]["lr"], "seconds": round(secs, 3)})
-        state["epoch"] = epoch
-        left = cfg["max_epochs"] - epoch
-        log.info("epoch %d/%d: train text loss %.4f | valid text ppl %.2f, context ppl %.2f%s | lr %.4g | %.1fs, "
-                 "ETA <= %.0fs (max_epochs)", epoch, cfg["max_epochs"], train_loss, np.exp(val_t), np.exp(val_c),
-                 "" if improved else f" (no improvement: {state['bad_epochs']}/{cfg['endure']})",
-                 optimizer.param_groups[0]["lr"], secs, left * (time.perf_counter() - t_start) / (done_here + 1))
-        if ckpt_path:
-            # a kill mid-save leaves the previous epoch's checkpoint
-            save_atomic({"fp": fp, "vocab": vocab, "model": model.state_dict(),
-                         "optimizer": optimizer.state_dict(), "rng": rng.state(), "state": state}, ckpt_path)
-        done_here += 1
-        if stop_after is not None and done_here >= stop_after:
-            raise loop.Interrupted(f"stopped after {done_here} epochs (stop_after)")
-    model.load_state_dict(state["best"]["state"])
+                g["lr"] *= cfg["lr_decay"]
+
+    # the best weights on validation text loss; `endure` epochs without a new best in all end it
+    _, history = loop.fit(model, optimizer, validate, rng, max_epochs=cfg["max_epochs"], patience=cfg["endure"],
+                          ckpt_path=ckpt_path, fp=fp, stop_after=stop_after, batches=batches, step=step,
+                          checkpoint=cfg.get("checkpoint"), patience_mode="total", validate_first=False,
+                          after_epoch=decay, name="PETER", log_every=cfg["log_every"])
     model.eval()
-    stats = {"epochs": state["epoch"], "best_epoch": state["best"]["epoch"], "train_tokens": tokens_per_epoch * state["epoch"]}
-    return model, vocab, state["history"], stats
+    # PETER's own names: the epoch loss is the mean train text loss per sample
+    history = [{"epoch": h["epoch"], "train_text_loss": h["loss"], "valid_text_loss": h["valid_text_loss"],
+                "valid_context_loss": h["valid_context_loss"], "lr": h["lr"], "seconds": h["seconds"]} for h in history]
+    epochs = history[-1]["epoch"] if history else 0
+    best_epoch = min(history, key=lambda h: h["valid_text_loss"])["epoch"] if history else 0
+    stats = {"epochs": epochs, "best_epoch": best_epoch, "train_tokens": tokens_per_epoch * epochs}
+    return model, vocab, history, stats
 
 
 # --- generation ----------------------------------------------------------------------------------
@@ -242,16 +206,26 @@ def generate_peter(model: PETER, vocab: list[str], test_df: pd.DataFrame, batch_
 
 
 def save_peter(model: PETER, vocab: list[str], history: list[dict], path, cfg: dict) -> None:
-    save_atomic({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "vocab": vocab,
-                 "history": history, "train_config": cfg}, path)
+    save_model(model, path, vocab=vocab, history=history, train_config=cfg)
 
 
 def load_peter(path, device: str = "cpu") -> tuple[PETER, list[str], dict]:
     """-> (model in eval mode on `device`, vocabulary, the training config it was saved with)."""
-    ck = torch.load(path, weights_only=False, map_location=device)
-    model = PETER(PETERConfig(**ck["config"]))
-    model.load_state_dict(ck["state_dict"])
-    return model.to(device).eval(), ck["vocab"], ck["train_config"]
+    model, ck = load_model(path, lambda c: PETER(PETERConfig(**c)), "PETER", device)
+    return model, ck["vocab"], ck["train_config"]
+
+
+class PETERExplainer:
+    """A trained PETER loaded once, explaining any rows (user_id, item_id): `python -m seller_core explain
+    --method peter`."""
+
+    def __init__(self, model_path, device: str = "cpu", batch_size: int = 256):
+        self.device = resolve_device(device, "peter.device")
+        self.model, self.vocab, self.train_cfg = load_peter(model_path, self.device)
+        self.batch_size = batch_size
+
+    def explain(self, df) -> list[str]:
+        return generate_peter(self.model, self.vocab, df, self.batch_size)
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -266,15 +240,17 @@ def _samples_with_text(samples_path, gt_path, n_users: int, n_items: int, kind: 
     return df
 
 
-def train_peter_rule(inp: dict, out: dict, ckpt, cfg: dict, kind: str, threads: int = 1) -> None:
+def train_peter_rule(inp: dict, out: dict, ckpt, cfg: dict, kind: str, threads: int = 1, run: dict | None = None) -> None:
     """Rule train_peter. inp: train, valid, gt, users, item_table (paths); out: model, history, cost.
-    cfg: the `peter` section (run-control keys included); kind: the GT text it learns."""
+    cfg: the `peter` settings that change the model; run: its run-control settings (log_every,
+    device, gen_batch_size: methods/peter.py's run_keys), kept out of the fingerprint and the saved
+    config; kind: the GT text it learns."""
     t_all = time.perf_counter()
     torch.set_num_threads(threads)
     n_users, n_items = n_users_of(inp["users"]), stage_io.n_items_of(inp["item_table"])
     train = _samples_with_text(inp["train"], inp["gt"], n_users, n_items, kind)
     valid = _samples_with_text(inp["valid"], inp["gt"], n_users, n_items, kind)
-    tracked = {k: v for k, v in cfg.items() if k not in RUN_CONTROL}
+    tracked, cfg = cfg, {**cfg, **(run or {})}
     device = resolve_device(cfg["device"], "peter.device")
     fp = loop.fingerprint(tracked, kind, *(Path(inp[k]) for k in ("train", "valid", "gt")), n_users, n_items)
     t0 = time.perf_counter()
@@ -284,10 +260,9 @@ def train_peter_rule(inp: dict, out: dict, ckpt, cfg: dict, kind: str, threads: 
     save_peter(model, vocab, history, out["model"], {**tracked, "text_kind": kind})
     write_json({"peter": tracked, "text_kind": kind, "n_train": len(train), "n_valid": len(valid), "vocab": len(vocab),
                 "params": n_params(model), "history": history}, out["history"])
-    cost = {"stage": "train_peter", "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2),
-            "train_seconds": round(train_s, 2), "tokens": stats["train_tokens"], "epochs": stats["epochs"],
-            "best_epoch": stats["best_epoch"], "samples": len(train), "peak_rss_mb": round(peak_rss_mb(), 1),
-            "tokens_per_second": round(stats["train_tokens"] / max(train_s, 1e-9), 1)}
+    cost = cost_record("train_peter", device, t_all, ("tokens", "train_seconds", "tokens_per_second"),
+                       train_seconds=round(train_s, 2), tokens=stats["train_tokens"], epochs=stats["epochs"],
+                       best_epoch=stats["best_epoch"], samples=len(train))
     write_json(cost, out["cost"])
     Path(ckpt).unlink(missing_ok=True)
     log.info("PETER trained: %s", cost)
@@ -313,8 +288,7 @@ def explain_peter_rule(inp: dict, out: dict, method: str, data_source: str, batc
     }
     write_explanations(out["explanations"], test, texts, provenance)
     new_tokens = sum(len(tokenize(t)) + 1 for t in texts)  # words + <eos> (or the cut at max_words)
-    cost = {"stage": "explain_peter", "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2),
-            "generate_seconds": round(gen_s, 2), "prompts": len(test), "new_tokens": new_tokens,
-            "peak_rss_mb": round(peak_rss_mb(), 1), "new_tokens_per_second": round(new_tokens / max(gen_s, 1e-9), 1)}
+    cost = cost_record("explain_peter", device, t_all, ("new_tokens", "generate_seconds", "new_tokens_per_second"),
+                       generate_seconds=round(gen_s, 2), prompts=len(test), new_tokens=new_tokens)
     write_json(cost, out["cost"])
     log.info("%d PETER explanations (%d empty) -> %s; %s", len(texts), sum(not t for t in texts), out["explanations"], cost)

@@ -26,7 +26,8 @@ from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
 from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id
 from seller_core.train import loop
-from seller_core.runtime import save_atomic
+from seller_core.train.baseline_io import n_users_of
+from seller_core.runtime import load_model, save_model
 from seller_core.train.llm_baselines import (fingerprint, generate_cost, open_backbone, read_samples, sum_counts,
                                              train_cost)
 
@@ -77,12 +78,11 @@ def train_pepler_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind
     model, tok, device, load_s = open_backbone(inp["backbone"], llm_cfg)
     fp = fingerprint({**cfg, "kind": kind}, llm_cfg, model, inp["train"], inp["gt"], inp["users"])
     prompt, history, counts = train_pepler(model, tok, df, n_users, n_items, cfg, device, ckpt, fp)
-    art = {"config": prompt.cfg.to_dict(), "state_dict": prompt.state_dict(), "pepler": cfg, "kind": kind,
-           "llm": llm_cfg, "backbone": {"path": str(inp["backbone"]), **backbone_info(model)},
+    art = {"pepler": cfg, "kind": kind, "llm": llm_cfg, "backbone": {"path": str(inp["backbone"]), **backbone_info(model)},
            "gt_backend": stage_io.gt_backend_of(inp["gt"]), "history": history}
     if cfg["stage2"]:
         art["lm_state_dict"] = model.state_dict()  # stage 2 changed the LM: it is part of the model
-    save_atomic(art, out["model"])
+    save_model(prompt, out["model"], **art)
     write_json({"pepler": cfg, "kind": kind, "history": history, "n_train": len(df)}, out["history"])
     cost = train_cost("train_pepler", device, t_all, load_s, counts, len(df), len(history))
     write_json(cost, out["cost"])
@@ -92,13 +92,33 @@ def train_pepler_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind
 
 
 def load_pepler(path, device: str = "cpu"):
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained PEPLER here (run: snakemake {path})")
-    ck = torch.load(path, weights_only=False, map_location="cpu")
-    prompt = PEPLERPrompt(PEPLERConfig(**ck["config"]))
-    prompt.load_state_dict(ck["state_dict"])
-    return prompt.to(device).eval(), ck
+    return load_model(path, lambda c: PEPLERPrompt(PEPLERConfig(**c)), "PEPLER", device)
+
+
+class PEPLERExplainer:
+    """A trained PEPLER and its backbone, loaded once, explaining any rows (user_id, item_id): the
+    rule's whole test set or the pairs of `python -m seller_core explain --method pepler`."""
+
+    def __init__(self, model_path, users_path, items_path, gen_cfg: dict, device: str | None = None, backbone=None):
+        self.prompt, self.ck = load_pepler(model_path)
+        n_users, n_items = n_users_of(users_path), stage_io.n_items_of(items_path)
+        if (n_users, n_items) != (self.prompt.cfg.n_users, self.prompt.cfg.n_items):
+            raise ValueError(f"{model_path}: trained for {self.prompt.cfg.n_users} users / {self.prompt.cfg.n_items} "
+                             f"items, the data has {n_users} / {n_items}")
+        self.gen = gen_cfg
+        self.model, self.tok, self.device, self.load_s = open_backbone(backbone or self.ck["backbone"]["path"],
+                                                                       self.ck["llm"], device)
+        if "lm_state_dict" in self.ck:
+            self.model.load_state_dict(self.ck["lm_state_dict"])
+        self.prompt.to(self.device)
+        self.row = encode(self.tok, bos_id=text_start_id(self.tok, self.ck["pepler"].get("bos_token")))
+
+    def explain(self, df) -> tuple[list[str], dict]:
+        """-> (one text per row of df, in order; generation counts)."""
+        users = torch.as_tensor(df["user_id"].to_numpy().copy(), device=self.device)
+        items = torch.as_tensor(df["item_id"].to_numpy().copy(), device=self.device)
+        return generate_texts(self.model, self.tok, Injector(self.model), [self.row] * len(df),
+                              lambda idx: self.prompt(users[idx], items[idx]), self.gen, self.device, "pepler")
 
 
 def explain_pepler_rule(inp: dict, out: dict, gen_cfg: dict, data_source: str, threads: int = 1,
@@ -106,25 +126,16 @@ def explain_pepler_rule(inp: dict, out: dict, gen_cfg: dict, data_source: str, t
     """Rule explain_pepler. inp: model, backbone, test, users, item_table, gt; out: explanations, cost."""
     t_all = time.perf_counter()
     torch.set_num_threads(threads)
-    prompt, ck = load_pepler(inp["model"])
-    test, n_users, n_items = read_samples(inp["test"], inp["users"], inp["item_table"])
-    if (n_users, n_items) != (prompt.cfg.n_users, prompt.cfg.n_items):
-        raise ValueError(f"{inp['model']}: trained for {prompt.cfg.n_users} users / {prompt.cfg.n_items} items, "
-                         f"the data has {n_users} / {n_items}")
-    model, tok, device, load_s = open_backbone(inp.get("backbone") or ck["backbone"]["path"], ck["llm"], device)
-    if "lm_state_dict" in ck:
-        model.load_state_dict(ck["lm_state_dict"])
-    prompt.to(device)
-    users = torch.as_tensor(test["user_id"].to_numpy().copy(), device=device)
-    items = torch.as_tensor(test["item_id"].to_numpy().copy(), device=device)
-    rows = [encode(tok, bos_id=text_start_id(tok, ck["pepler"].get("bos_token")))] * len(test)
-    texts, counts = generate_texts(model, tok, Injector(model), rows, lambda idx: prompt(users[idx], items[idx]),
-                                   gen_cfg, device, "pepler")
+    ex = PEPLERExplainer(inp["model"], inp["users"], inp["item_table"], gen_cfg, device, inp.get("backbone"))
+    test, _, _ = read_samples(inp["test"], inp["users"], inp["item_table"])
+    texts, counts = ex.explain(test)
+    ck, tok = ex.ck, ex.tok
     prov = {"method": "pepler", "seed": ck["pepler"]["seed"], "gt_backend": ck["gt_backend"], "gt_kind": ck["kind"],
             "data_source": data_source, "backbone": ck["backbone"], "stage2": ck["pepler"]["stage2"],
-            "input": f"[u, i, {tok.convert_ids_to_tokens(rows[0].prompt[2]) if rows else '?'}] (no prompt text, as the original)", "generate": gen_cfg, "device": device}
+            "input": f"[u, i, {tok.convert_ids_to_tokens(ex.row.prompt[2])}] (no prompt text, as the original)",
+            "generate": gen_cfg, "device": ex.device}
     write_explanations(out["explanations"], test, texts, prov)
-    cost = generate_cost("explain_pepler", device, t_all, load_s, counts)
+    cost = generate_cost("explain_pepler", ex.device, t_all, ex.load_s, counts)
     write_json(cost, out["cost"])
     log.info("%d PEPLER explanations (%d empty) -> %s; %s", len(texts), sum(not t for t in texts),
              out["explanations"], cost)

@@ -29,8 +29,9 @@ from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import SlotPrompt, shared_prefix
 from seller_core.models.xrec import CFTables, XRecAdapter, XRecConfig
 from seller_core.train import loop
+from seller_core.train.baseline_io import n_users_of
 from seller_core.train.lightgcn_train import load_embeddings
-from seller_core.runtime import save_atomic
+from seller_core.runtime import load_model, save_model
 from seller_core.train.llm_baselines import fingerprint, generate_cost, open_backbone, read_samples, train_cost
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,9 @@ def train_xrec_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: 
     model, tok, device, load_s = open_backbone(inp["backbone"], llm_cfg)
     fp = fingerprint({**cfg, "kind": kind}, llm_cfg, model, inp["train"], inp["gt"], inp["lightgcn"], inp["profiles"])
     adapter, history, counts = train_xrec(model, tok, data, df, cfg, device, ckpt, fp)
-    save_atomic({"config": adapter.cfg.to_dict(), "state_dict": adapter.state_dict(), "xrec": cfg, "kind": kind,
-                 "llm": llm_cfg, "backbone": {"path": str(inp["backbone"]), **backbone_info(model)},
-                 "gt_backend": stage_io.gt_backend_of(inp["gt"]), "profiles": data.profile_prov, "history": history},
-                out["model"])
+    save_model(adapter, out["model"], xrec=cfg, kind=kind, llm=llm_cfg,
+               backbone={"path": str(inp["backbone"]), **backbone_info(model)},
+               gt_backend=stage_io.gt_backend_of(inp["gt"]), profiles=data.profile_prov, history=history)
     write_json({"xrec": cfg, "kind": kind, "history": history, "n_train": len(df), "profiles": data.profile_prov},
                out["history"])
     cost = train_cost("train_xrec", device, t_all, load_s, counts, len(df), len(history))
@@ -111,13 +111,36 @@ def train_xrec_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: 
 
 
 def load_xrec(path, device: str = "cpu"):
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained XRec here (run: snakemake {path})")
-    ck = torch.load(path, weights_only=False, map_location="cpu")
-    adapter = XRecAdapter(XRecConfig(**ck["config"]))
-    adapter.load_state_dict(ck["state_dict"])
-    return adapter.to(device).eval(), ck
+    return load_model(path, lambda c: XRecAdapter(XRecConfig(**c)), "XRec", device)
+
+
+class XRecExplainer:
+    """A trained XRec, its inputs (LightGCN tables, profiles) and its backbone, loaded once, explaining
+    any rows (user_id, item_id): the rule's whole test set or `python -m seller_core explain --method xrec`."""
+
+    def __init__(self, model_path, lightgcn_path, profiles_path, users_path, items_path, gen_cfg: dict,
+                 device: str | None = None, backbone=None):
+        self.adapter, self.ck = load_xrec(model_path)
+        n_users, n_items = n_users_of(users_path), stage_io.n_items_of(items_path)
+        self.data = XRecInputs(lightgcn_path, profiles_path, items_path, n_users, n_items)
+        self.gen = gen_cfg
+        self.model, self.tok, self.device, self.load_s = open_backbone(backbone or self.ck["backbone"]["path"],
+                                                                       self.ck["llm"], device)
+        if self.model.config.hidden_size != self.adapter.cfg.llm_hidden:
+            raise ValueError(f"{model_path}: trained for an LLM of width {self.adapter.cfg.llm_hidden}, the backbone "
+                             f"has {self.model.config.hidden_size}")
+        self.adapter.to(self.device)
+        self.builder = prompt_builder(self.tok, self.ck["xrec"])
+
+    def explain(self, df) -> tuple[list[str], dict]:
+        """-> (one text per row of df, in order; generation counts)."""
+        users, items = df["user_id"].to_numpy(), df["item_id"].to_numpy()
+        rows = [self.builder.encode(self.data.texts(u, i)) for u, i in zip(users, items)]
+        prefix = PrefixCache.build(self.model, shared_prefix(rows, self.builder.prefix_len()))
+        with Injector(self.model).configure(**self.adapter.injection()) as injector:
+            return generate_texts(self.model, self.tok, injector, rows,
+                                  lambda idx: self.adapter(*self.data.cf(users[idx], items[idx], self.device)),
+                                  self.gen, self.device, "xrec", prefix)
 
 
 def explain_xrec_rule(inp: dict, out: dict, gen_cfg: dict, data_source: str, threads: int = 1,
@@ -125,27 +148,17 @@ def explain_xrec_rule(inp: dict, out: dict, gen_cfg: dict, data_source: str, thr
     """Rule explain_xrec. inp: model, backbone, lightgcn, profiles, test, users, item_table; out: explanations, cost."""
     t_all = time.perf_counter()
     torch.set_num_threads(threads)
-    adapter, ck = load_xrec(inp["model"])
-    test, n_users, n_items = read_samples(inp["test"], inp["users"], inp["item_table"])
-    data = XRecInputs(inp["lightgcn"], inp["profiles"], inp["item_table"], n_users, n_items)
-    model, tok, device, load_s = open_backbone(inp.get("backbone") or ck["backbone"]["path"], ck["llm"], device)
-    if model.config.hidden_size != adapter.cfg.llm_hidden:
-        raise ValueError(f"{inp['model']}: trained for an LLM of width {adapter.cfg.llm_hidden}, the backbone has "
-                         f"{model.config.hidden_size}")
-    adapter.to(device)
-    builder = prompt_builder(tok, ck["xrec"])
-    users, items = test["user_id"].to_numpy(), test["item_id"].to_numpy()
-    rows = [builder.encode(data.texts(u, i)) for u, i in zip(users, items)]
-    prefix = PrefixCache.build(model, shared_prefix(rows, builder.prefix_len()))
-    with Injector(model).configure(**adapter.injection()) as injector:
-        texts, counts = generate_texts(model, tok, injector, rows, lambda idx: adapter(*data.cf(users[idx], items[idx], device)),
-                                       gen_cfg, device, "xrec", prefix)
+    ex = XRecExplainer(inp["model"], inp["lightgcn"], inp["profiles"], inp["users"], inp["item_table"], gen_cfg,
+                       device, inp.get("backbone"))
+    test, _, _ = read_samples(inp["test"], inp["users"], inp["item_table"])
+    texts, counts = ex.explain(test)
+    ck, adapter = ex.ck, ex.adapter
     prov = {"method": "xrec", "seed": ck["xrec"]["seed"], "gt_backend": ck["gt_backend"], "gt_kind": ck["kind"],
-            "data_source": data_source, "backbone": ck["backbone"], "profiles": data.profile_prov,
-            "generate": gen_cfg, "device": device, "inject_at": adapter.cfg.inject_at, "qkv_gate": adapter.cfg.qkv_gate,
-            "slot_scale": adapter.cfg.slot_scale}
+            "data_source": data_source, "backbone": ck["backbone"], "profiles": ex.data.profile_prov,
+            "generate": gen_cfg, "device": ex.device, "inject_at": adapter.cfg.inject_at,
+            "qkv_gate": adapter.cfg.qkv_gate, "slot_scale": adapter.cfg.slot_scale}
     write_explanations(out["explanations"], test, texts, prov)
-    cost = generate_cost("explain_xrec", device, t_all, load_s, counts)
+    cost = generate_cost("explain_xrec", ex.device, t_all, ex.load_s, counts)
     write_json(cost, out["cost"])
     log.info("%d XRec explanations (%d empty) -> %s; %s", len(texts), sum(not t for t in texts),
              out["explanations"], cost)

@@ -34,7 +34,8 @@ from seller_core.llm.inject import Injector
 from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import PromptBuilder, shared_prefix
 from seller_core.models.seg import SEGAdapter, SEGConfig, SequenceFeatures
-from seller_core.runtime import RUN_CONTROL_KEYS, peak_rss_mb, resolve_device, save_atomic
+from seller_core.runtime import RUN_CONTROL_KEYS, load_model, resolve_device, save_model
+from seller_core.train.llm_baselines import train_cost
 from seller_core.train import loop
 from seller_core.models.sasrec import load_sasrec
 
@@ -81,14 +82,6 @@ def read_seg_samples(samples_path, cats_path, gt_path, n_items: int, kind: str |
             raise BadInputError(gt_path, f"no {col} for sample_id {int(df['sample_id'][df['explanation'].isna()].iloc[0])}", key=col)
     df["sequence"] = [list(h) + [int(t)] for h, t in zip(df["history"], df["item_id"])]
     return df.reset_index(drop=True)
-
-
-def subsample(df: pd.DataFrame, n, seed: int) -> pd.DataFrame:
-    """A seeded subset of n rows (file order kept); n = 'all' or >= len keeps everything."""
-    if n == "all" or n is None or int(n) >= len(df):
-        return df
-    keep = np.sort(np.random.default_rng(seed).choice(len(df), size=int(n), replace=False))
-    return df.iloc[keep].reset_index(drop=True)
 
 
 def seg_config(cfg: dict, llm_hidden: int, sasrec, sem_in: int, llm_layers: int = 0) -> SEGConfig:
@@ -176,17 +169,11 @@ def stage1(model, tok, adapter, feats, train_df, cfg, rng, injector, prefix, dev
 
 # ---------------------------------------------------------------- artifacts
 def save_seg(adapter: SEGAdapter, path, cfg: dict, extra: dict) -> None:
-    save_atomic({"config": adapter.cfg.to_dict(), "state_dict": adapter.state_dict(), "seg": cfg, **extra}, path)
+    save_model(adapter, path, seg=cfg, **extra)
 
 
 def load_seg(path, device: str = "cpu") -> tuple[SEGAdapter, dict]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained SEG here (run: snakemake {path})")
-    ck = torch.load(path, weights_only=False, map_location="cpu")
-    adapter = SEGAdapter(SEGConfig(**ck["config"]))
-    adapter.load_state_dict(ck["state_dict"])
-    return adapter.to(device).eval(), ck
+    return load_model(path, lambda c: SEGAdapter(SEGConfig(**c)), "SEG", device)
 
 
 def train_seg_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, threads: int = 1) -> None:
@@ -204,7 +191,7 @@ def train_seg_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, threads
         raise BadInputError(inp["item_text_emb"], f"{emb.shape[0]} rows for {n_items} items")
     df = read_seg_samples(inp["train"], inp["category_texts"], inp["gt"], n_items, cfg["kind"],
                           cfg.get("category_text", "sampled"), inp["item_table"])
-    df = subsample(df, cfg["max_train_samples"], cfg["seed"])
+    df = stage_io.subsample(df, cfg["max_train_samples"], cfg["seed"])
     t0 = time.perf_counter()
     model, tok = load_backbone(inp["backbone"], device, llm_cfg["dtype"])
     load_s = time.perf_counter() - t0
@@ -217,11 +204,7 @@ def train_seg_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, threads
              "gt_backend": stage_io.gt_backend_of(inp["gt"]), "history": history}
     save_seg(adapter, out["model"], cfg, extra)
     write_json({"seg": cfg, "history": history, "n_train": len(df)}, out["history"])
-    cost = {"stage": "train_seg", "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2),
-            "backbone_load_seconds": round(load_s, 2), **counts, "samples": len(df), "epochs": len(history),
-            "peak_rss_mb": round(peak_rss_mb(), 1),
-            "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.startswith("cuda") else None,
-            "tokens_per_second": round(counts["tokens"] / max(counts["train_seconds"], 1e-9), 1)}
+    cost = train_cost("train_seg", device, t_all, load_s, counts, len(df), len(history))
     write_json(cost, out["cost"])
     Path(ckpt).unlink(missing_ok=True)
     Path(str(ckpt) + ".stage1").unlink(missing_ok=True)

@@ -1,0 +1,38 @@
+"""PETER (Li et al. 2021, paper §4.1): a Transformer trained from scratch on (user, item) -> GT
+explanation (models/peter.py, methods/peter/train.py; docs/baselines.md)."""
+
+from seller_core.methods.base import Method, RowTexts
+
+DATA = "results/data/{ds}"
+
+
+class PETER(Method):
+    name = section = "peter"
+    label = "PETER"
+    trains = True
+    run_keys = ("log_every", "gen_batch_size", "device")
+    train_inputs = {"train": f"{DATA}/samples_train.parquet", "valid": f"{DATA}/samples_valid.parquet",
+                    "gt": f"{DATA}/gt/explanations.parquet", "users": f"{DATA}/users.parquet",
+                    "item_table": f"{DATA}/items.parquet"}
+    explain_inputs = {"test": f"{DATA}/samples_test.parquet", "gt": f"{DATA}/gt/explanations.parquet"}
+
+    def train(self, inputs, outputs, ckpt, settings, run, threads):
+        from seller_core.methods.peter.train import train_peter_rule
+
+        train_peter_rule(inputs, outputs, ckpt, settings["peter"], settings["kind"], threads,
+                         {**run["peter"], "checkpoint": run["checkpoint"]})
+
+    def explain(self, inputs, outputs, settings, run, threads):
+        from seller_core.methods.peter.train import explain_peter_rule
+
+        r = run["peter"]
+        explain_peter_rule(inputs, outputs, self.name, settings["data_source"], r["gen_batch_size"], threads,
+                           r["device"])
+
+    def explainer(self, results, dataset, run, device=None, backbone=None):
+        from seller_core.methods.peter.train import PETERExplainer
+
+        return RowTexts(PETERExplainer(self.explain_files(results, dataset, run)["model"], device or "cpu"))
+
+
+METHOD = PETER()
