@@ -114,3 +114,34 @@ def make_dataset(root: Path, ds: str = "tiny", n_items: int = 12, n_users: int =
             "item_text_emb": data / "item_text_emb.npy", "train": data / "samples_train.parquet",
             "test": data / "samples_test.parquet", "category_texts": data / "category_texts.parquet",
             "gt": data / "gt" / "explanations.parquet"}
+
+
+def snap_q4(w: torch.Tensor, group: int = 32) -> torch.Tensor:
+    """w (N, K) -> the nearest Q4_1-style weights: per `group` inputs, d * q + m with q in 0..15
+    and fp16 d, m (as a dequantised GGUF holds them; llm/int4.py reads such weights)."""
+    n, k = w.shape
+    g = w.reshape(n, k // group, group)
+    lo = g.amin(-1).half().float()
+    step = ((g.amax(-1) - lo) / 15).half().float().clamp(min=1e-4)
+    q = torch.round((g - lo[..., None]) / step[..., None]).clamp(0, 15)
+    return (q * step[..., None] + lo[..., None]).reshape(n, k)
+
+
+def snap_model_q4(model):
+    """A LLaMA-family model's decoder projections snapped to the 4-bit grid, in place (-> model)."""
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for part in (layer.self_attn, layer.mlp):
+                for mod in part.children():
+                    if isinstance(mod, torch.nn.Linear):
+                        mod.weight.copy_(snap_q4(mod.weight))
+    return model.requires_grad_(False)
+
+
+def q4_backbone(src: Path, dst: Path) -> Path:
+    """A saved backbone's copy with its decoder on the 4-bit grid (same tokenizer)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    snap_model_q4(AutoModelForCausalLM.from_pretrained(src)).save_pretrained(dst)
+    AutoTokenizer.from_pretrained(src).save_pretrained(dst)
+    return dst

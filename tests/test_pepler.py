@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from llm_baseline_fixtures import GEN, LLM, make_baseline_dataset
-from seg_fixtures import save_backbone
+from seg_fixtures import q4_backbone, save_backbone
 from seller_core.explain.interface import read_explanations, read_provenance
 from seller_core.llm.backbone import load_backbone
 from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id
 from seller_core.train import loop
 from seller_core.train.llm_baselines import read_samples
-from seller_core.methods.pepler.train import explain_pepler_rule, train_pepler, train_pepler_rule
+from seller_core.methods.pepler.train import PEPLERExplainer, explain_pepler_rule, train_pepler, train_pepler_rule
 
 
 def pepler_cfg(**over):
@@ -89,6 +89,13 @@ def test_train_and_generate_through_the_rules(tmp_path, n_kv, chat):
     test = pd.read_parquet(paths["test"])
     texts = read_explanations(exp, test)
     assert len(texts) == len(test) and any(texts)
+    # --decode int4 (llm/int4.py) through the same explainer: on a 4-bit-grid copy of the backbone
+    # it answers every row; on the random backbone it refuses, naming a layer
+    files = (out["model"], paths["users"], paths["item_table"], GEN, "cpu")
+    fast = PEPLERExplainer(*files, q4_backbone(backbone, tmp_path / "llm_q4"), decode="int4")
+    assert len(fast.explain(test)[0]) == len(test)
+    with pytest.raises(ValueError, match="layer 0 q_proj: weights are not on a 4-bit grid"):
+        PEPLERExplainer(*files, backbone, decode="int4")
     prov = read_provenance(exp)
     assert prov["method"] == "pepler" and prov["gt_backend"] == "offline" and prov["stage2"] is False
     g = json.loads(gcost.read_text())

@@ -12,14 +12,15 @@ import torch
 from fake_messages_server import FakeMessagesServer
 from gt_fixtures import gt_cfg
 from llm_baseline_fixtures import GEN, LLM, PROFILE_CFG, make_baseline_dataset
-from seg_fixtures import save_backbone, tiny_llama, word_tokenizer
+from seg_fixtures import q4_backbone, save_backbone, tiny_llama, word_tokenizer
 from seller_core.explain.interface import read_explanations, read_provenance
 from seller_core.gt.generate import SpendingCapExceeded
 from seller_core.gt.profiles import OFFLINE_PROFILE_MODEL, generate_profiles, read_profiles
 from seller_core.llm.adapter_train import batch_of
 from seller_core.llm.inject import Injector
 from seller_core.models.xrec import XRecAdapter, XRecConfig
-from seller_core.methods.xrec.train import TEMPLATE, explain_xrec_rule, prompt_builder, train_xrec_rule
+from seller_core.methods.xrec.train import (TEMPLATE, XRecExplainer, explain_xrec_rule, prompt_builder,
+                                           train_xrec_rule)
 
 SUMMARY = "likes sushi and games on a budget"
 
@@ -160,6 +161,13 @@ def test_train_and_generate_through_the_rules(tmp_path, n_kv, chat):
     test = pd.read_parquet(paths["test"])
     texts = read_explanations(exp, test)
     assert len(texts) == len(test) and any(texts)
+    # --decode int4 (llm/int4.py) through the same explainer: on a 4-bit-grid copy of the backbone
+    # it answers every row; on the random backbone it refuses, naming a layer
+    files = (out["model"], paths["lightgcn"], paths["profiles"], paths["users"], paths["item_table"], GEN, "cpu")
+    fast = XRecExplainer(*files, q4_backbone(backbone, tmp_path / "llm_q4"), decode="int4")
+    assert len(fast.explain(test)[0]) == len(test)
+    with pytest.raises(ValueError, match="layer 0 q_proj: weights are not on a 4-bit grid"):
+        XRecExplainer(*files, backbone, decode="int4")
     prov = read_provenance(exp)
     assert prov["method"] == "xrec" and prov["profiles"]["backend"] == "offline"
     assert json.loads(gcost.read_text())["new_tokens"] > 0

@@ -25,7 +25,8 @@ def generation_settings(results, dataset: str, run: str) -> dict:
 
 
 class OnDemand:
-    def __init__(self, results, dataset: str, run: str = methods.DEFAULT_RUN, device: str | None = None, backbone=None):
+    def __init__(self, results, dataset: str, run: str = methods.DEFAULT_RUN, device: str | None = None, backbone=None,
+                 decode: str = "exact"):
         results = Path(results)
         self.data = data = results / "data" / dataset
         if not data.is_dir():
@@ -39,7 +40,7 @@ class OnDemand:
                        for s in SPLITS}
         self.users = stage_io.read_parquet(data / "users.parquet", ["user_id", "raw_user_id"])
         self.items = stage_io.read_parquet(data / "items.parquet", ["item_id", "raw_item_id", "categories"])
-        self.explainer = self.method.explainer(results, dataset, run, device, backbone)
+        self.explainer = self.method.explainer(results, dataset, run, device, backbone, decode)
 
     def locate(self, user=None, item=None, sample_id=None) -> tuple[str, object]:
         """(split, row) of the sample for a raw user/item pair or a sample id; KeyError saying why not."""

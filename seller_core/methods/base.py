@@ -170,10 +170,13 @@ class Method:
         `data_source`."""
         raise NotImplementedError(f"method {self.name!r} has no explain()")
 
-    def explainer(self, results, dataset: str, run: str, device: str | None = None, backbone=None):
+    def explainer(self, results, dataset: str, run: str, device: str | None = None, backbone=None,
+                  decode: str = "exact"):
         """An object with `explain(split, rows) -> list[str]` that explains sample rows (sample_id,
         user_id, item_id of samples_<split>.parquet) with the trained artifacts under `results`,
-        loaded once: what `python -m seller_core explain --method` calls."""
+        loaded once: what `python -m seller_core explain --method` calls. decode: the backbone's
+        decoding path for LLM methods (llm/int4.py: exact | int4); a method without an LLM refuses
+        anything but exact."""
         raise NotImplementedError(f"method {self.name!r} cannot explain on demand")
 
     @property

@@ -30,12 +30,12 @@ class PEPLER(Method):
         explain_pepler_rule(inputs, outputs, self.generate_cfg(settings, run), settings["data_source"], threads,
                             run["llm"]["device"])
 
-    def explainer(self, results, dataset, run, device=None, backbone=None):
+    def explainer(self, results, dataset, run, device=None, backbone=None, decode="exact"):
         from seller_core.explain.ondemand import generation_settings
         from seller_core.methods.pepler.train import PEPLERExplainer
 
         f = self.explain_files(results, dataset, run)
-        return RowTexts(PEPLERExplainer(f["model"], f["users"], f["item_table"], generation_settings(results, dataset, run), device, backbone))
+        return RowTexts(PEPLERExplainer(f["model"], f["users"], f["item_table"], generation_settings(results, dataset, run), device, backbone, decode))
 
 
 METHOD = PEPLER()

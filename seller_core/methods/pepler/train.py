@@ -24,6 +24,7 @@ from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss
 from seller_core.train.adapter_loop import train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
+from seller_core.llm.int4 import apply_decode
 from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id
 from seller_core.train import loop
 from seller_core.train.baseline_io import n_users_of
@@ -99,7 +100,8 @@ class PEPLERExplainer:
     """A trained PEPLER and its backbone, loaded once, explaining any rows (user_id, item_id): the
     rule's whole test set or the pairs of `python -m seller_core explain --method pepler`."""
 
-    def __init__(self, model_path, users_path, items_path, gen_cfg: dict, device: str | None = None, backbone=None):
+    def __init__(self, model_path, users_path, items_path, gen_cfg: dict, device: str | None = None, backbone=None,
+                 decode: str = "exact"):
         self.prompt, self.ck = load_pepler(model_path)
         n_users, n_items = n_users_of(users_path), stage_io.n_items_of(items_path)
         if (n_users, n_items) != (self.prompt.cfg.n_users, self.prompt.cfg.n_items):
@@ -110,6 +112,7 @@ class PEPLERExplainer:
                                                                        self.ck["llm"], device)
         if "lm_state_dict" in self.ck:
             self.model.load_state_dict(self.ck["lm_state_dict"])
+        self.model = apply_decode(self.model, decode, not gen_cfg.get("do_sample"))  # after the LM's own weights
         self.prompt.to(self.device)
         self.row = encode(self.tok, bos_id=text_start_id(self.tok, self.ck["pepler"].get("bos_token")))
 

@@ -29,9 +29,11 @@ class PETER(Method):
         explain_peter_rule(inputs, outputs, self.name, settings["data_source"], r["gen_batch_size"], threads,
                            r["device"])
 
-    def explainer(self, results, dataset, run, device=None, backbone=None):
+    def explainer(self, results, dataset, run, device=None, backbone=None, decode="exact"):
         from seller_core.methods.peter.train import PETERExplainer
 
+        if decode != "exact":
+            raise ValueError(f"--decode {decode}: PETER is its own small transformer, not an LLM backbone; use --decode exact")
         return RowTexts(PETERExplainer(self.explain_files(results, dataset, run)["model"], device or "cpu"))
 
 

@@ -49,12 +49,12 @@ class SELLER(Method):
         explain_seller_rule(inputs, outputs, self.generate_cfg(settings, run), settings["variant"], settings["run"],
                             settings["data_source"], threads, run["llm"]["device"])
 
-    def explainer(self, results, dataset, run, device=None, backbone=None):
+    def explainer(self, results, dataset, run, device=None, backbone=None, decode="exact"):
         from seller_core.explain.ondemand import generation_settings
         from seller_core.methods.seller.explain import SEGRows
 
         return SEGRows(self.explain_files(results, dataset, run), generation_settings(results, dataset, run), device,
-                       backbone)
+                       backbone, decode)
 
 
 def seg_section(config: dict, variant: str = "full", seed: int | None = None) -> dict:

@@ -20,6 +20,7 @@ from seller_core.data import stage_io
 from seller_core.explain.interface import write_explanations
 from seller_core.llm.backbone import load_backbone
 from seller_core.llm.inject import Injector
+from seller_core.llm.int4 import apply_decode
 from seller_core.llm.prefix import PrefixCache
 from seller_core.models.seg import SequenceFeatures
 from seller_core.models.sasrec import load_sasrec
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 class SEGExplainer:
     def __init__(self, adapter_path, sasrec_path, item_text_emb_path, gen_cfg: dict, device: str | None = None,
-                 backbone=None):
+                 backbone=None, decode: str = "exact"):
         t0 = time.perf_counter()
         self.gen = gen_cfg
         self.adapter, ck = load_seg(adapter_path, "cpu")
@@ -40,6 +41,7 @@ class SEGExplainer:
         self.device = resolve_device(device or self.llm_cfg["device"])
         self.adapter.to(self.device)
         self.model, self.tok = load_backbone(backbone or self.backbone_meta["path"], self.device, self.llm_cfg["dtype"])
+        self.model = apply_decode(self.model, decode, not gen_cfg.get("do_sample"))
         if self.model.config.hidden_size != self.adapter.cfg.llm_hidden:
             raise ValueError(f"{adapter_path}: trained for an LLM of width {self.adapter.cfg.llm_hidden}, "
                              f"the backbone has {self.model.config.hidden_size}")
@@ -107,12 +109,12 @@ class SEGRows:
     """SELLER's on-demand explainer (explain/ondemand.py): samples of any split, read as SEG reads
     them (sequence, category text), explained by one SEGExplainer."""
 
-    def __init__(self, files: dict, gen_cfg: dict, device: str | None = None, backbone=None):
+    def __init__(self, files: dict, gen_cfg: dict, device: str | None = None, backbone=None, decode: str = "exact"):
         """files: the explain step's inputs (methods/seller.py: explain_files); other splits' samples
         are read beside the test samples."""
         self.files = {k: Path(v) for k, v in files.items()}
         self.ex = SEGExplainer(self.files["model"], self.files["sasrec"], self.files["item_text_emb"], gen_cfg, device,
-                               backbone)
+                               backbone, decode)
         self._rows = {}  # split -> its samples as SEG reads them, read on first use
         self.n_items = stage_io.n_items_of(self.files["item_table"])
 

@@ -35,12 +35,12 @@ class XRec(Method):
         explain_xrec_rule(inputs, outputs, self.generate_cfg(settings, run), settings["data_source"], threads,
                           run["llm"]["device"])
 
-    def explainer(self, results, dataset, run, device=None, backbone=None):
+    def explainer(self, results, dataset, run, device=None, backbone=None, decode="exact"):
         from seller_core.explain.ondemand import generation_settings
         from seller_core.methods.xrec.train import XRecExplainer
 
         f = self.explain_files(results, dataset, run)
-        return RowTexts(XRecExplainer(f["model"], f["lightgcn"], f["profiles"], f["users"], f["item_table"], generation_settings(results, dataset, run), device, backbone))
+        return RowTexts(XRecExplainer(f["model"], f["lightgcn"], f["profiles"], f["users"], f["item_table"], generation_settings(results, dataset, run), device, backbone, decode))
 
 
 METHOD = XRec()

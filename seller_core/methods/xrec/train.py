@@ -25,6 +25,7 @@ from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss
 from seller_core.train.adapter_loop import train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
+from seller_core.llm.int4 import apply_decode
 from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import SlotPrompt, shared_prefix
 from seller_core.models.xrec import CFTables, XRecAdapter, XRecConfig
@@ -119,13 +120,14 @@ class XRecExplainer:
     any rows (user_id, item_id): the rule's whole test set or `python -m seller_core explain --method xrec`."""
 
     def __init__(self, model_path, lightgcn_path, profiles_path, users_path, items_path, gen_cfg: dict,
-                 device: str | None = None, backbone=None):
+                 device: str | None = None, backbone=None, decode: str = "exact"):
         self.adapter, self.ck = load_xrec(model_path)
         n_users, n_items = n_users_of(users_path), stage_io.n_items_of(items_path)
         self.data = XRecInputs(lightgcn_path, profiles_path, items_path, n_users, n_items)
         self.gen = gen_cfg
         self.model, self.tok, self.device, self.load_s = open_backbone(backbone or self.ck["backbone"]["path"],
                                                                        self.ck["llm"], device)
+        self.model = apply_decode(self.model, decode, not gen_cfg.get("do_sample"))
         if self.model.config.hidden_size != self.adapter.cfg.llm_hidden:
             raise ValueError(f"{model_path}: trained for an LLM of width {self.adapter.cfg.llm_hidden}, the backbone "
                              f"has {self.model.config.hidden_size}")

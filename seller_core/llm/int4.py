@@ -1,0 +1,130 @@
+"""Opt-in faster CPU decoding for a backbone stored as 4-bit groups (`explain --decode int4`).
+
+Why it exists: on demand, SELLER's resident form answers a pair in ≈ 2 s on the 2-core CPU, and
+nearly all of it is greedy decoding, one token at a time, each step reading every fp32 weight of
+the backbone (540 MB for SmolLM2-135M). Reading them is not the limit (≈ 19 ms a token at the
+memory's pace, measured by bench/explain_latency.py); torch's fp32 batch-1 linear kernels are: they
+take ≈ 54 ms for the decoder's 106M weights that a plain read covers in ≈ 16 ms, and every step
+adds ≈ 11 ms of per-op overhead over 30 layers, so 32 exact tokens take ≈ 2 s.
+
+The bundled backbone is a Q4_1 GGUF: every decoder weight already lies on a grid `d * q + m`,
+q in 0..15, per 32 inputs (`prepare_backbone` dequantises it exactly). So the decode steps can read
+those 4-bit codes instead of fp32 values with torch's int4 CPU kernel
+(`torch._weight_int4pack_mm_for_cpu`), an eighth of the bytes. What is not exact, and why texts
+can differ from the pipeline's (which are always decoded in fp32):
+- the kernel takes bf16 activations and bf16 scales (d, m + 8d), not fp32 ones;
+- the output layer (the tied embedding, not on a 4-bit grid) runs in bf16 for every token and the
+  32 best tokens are rescored in fp32, so the greedy choice is the fp32 model's unless its best
+  token falls outside the bf16 top 32.
+The prefill (all positions of the prompt, where the soft tokens enter) runs the untouched fp32
+layers: only single-position forwards (decode steps) take the int4 path. Weights that are not on
+a 4-bit grid (a fine-tuned LM, LLaMA-2 fp16) are refused, naming the layer: this is a way to read
+a 4-bit model faster, not a quantiser. Greedy only (the rescored logits are exact for the top 32).
+
+torchao's int8/int4 weight-only configs are the library route; in eager mode their CPU linear
+dequantises the weight per call (slower than fp32 here), so the aten kernel is called directly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+GROUP = 32  # GGUF Q4_0/Q4_1 block size
+TOP_K = 32  # output-layer candidates rescored in fp32
+
+
+def _decode_step(x: torch.Tensor) -> bool:
+    """A cached decode step: one position per row (x: (B, 1, H)). Prefill and training forwards
+    (x: (B, T > 1, H)) keep the exact fp32 path."""
+    return x.dim() == 3 and x.shape[1] == 1
+
+
+class Int4DecodeLinear(nn.Module):
+    """nn.Linear (no bias) whose weight lies on a 4-bit grid per GROUP inputs; decode steps use the
+    packed codes, anything else the original fp32 layer."""
+
+    def __init__(self, lin: nn.Linear, name: str = "linear"):
+        super().__init__()
+        if lin.bias is not None:
+            raise ValueError(f"{name}: has a bias; the int4 decode path covers LLaMA-family bias-free projections")
+        w = lin.weight.detach().float()  # (N, K)
+        n, k = w.shape
+        if k % GROUP:
+            raise ValueError(f"{name}: {k} inputs is not a multiple of the {GROUP}-wide 4-bit groups")
+        g = w.reshape(n, k // GROUP, GROUP)
+        lo = g.amin(-1)  # (N, K/G)
+        step = (g.amax(-1) - lo) / 15
+        q = torch.round((g - lo[..., None]) / step.clamp(min=1e-30)[..., None]).clamp(0, 15)
+        # on the grid up to fp32 rounding of d * q + m (a thousandth of the grid step); random or
+        # fine-tuned weights are off by up to half a step
+        if ((q * step[..., None] + lo[..., None] - g).abs() > 1e-3 * step[..., None]).any():
+            raise ValueError(f"{name}: weights are not on a 4-bit grid per {GROUP} inputs (not a Q4 GGUF backbone, "
+                             "or fine-tuned); use --decode exact")
+        self.lin = lin
+        self.in_features, self.out_features = k, n
+        self.register_buffer("packed", torch._convert_weight_to_int4pack_for_cpu(q.to(torch.int32).reshape(n, k), 2),
+                             persistent=False)
+        # the kernel computes (q - 8) * scale + zero
+        self.register_buffer("scale_zero", torch.stack([step, lo + 8 * step], -1).transpose(0, 1).contiguous()
+                             .to(torch.bfloat16), persistent=False)  # (K/G, N, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _decode_step(x):
+            return self.lin(x)
+        y = torch._weight_int4pack_mm_for_cpu(x.reshape(-1, self.in_features).to(torch.bfloat16), self.packed, GROUP,
+                                              self.scale_zero)  # (B, N)
+        return y.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
+
+
+class RescoredHead(nn.Module):
+    """The output layer for decode steps: bf16 logits for the whole vocabulary, the TOP_K best
+    recomputed in fp32 (greedy picks among them, so it picks the fp32 model's token whenever that
+    token is in the bf16 top TOP_K)."""
+
+    def __init__(self, lin: nn.Linear):
+        super().__init__()
+        self.lin = lin
+        self.in_features, self.out_features = lin.in_features, lin.out_features
+        self.register_buffer("w16", lin.weight.detach().to(torch.bfloat16), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _decode_step(x):
+            return self.lin(x)
+        h = x.reshape(-1, self.in_features)  # (B, H)
+        logits = (h.to(torch.bfloat16) @ self.w16.T).to(x.dtype)  # (B, V)
+        top = logits.topk(min(TOP_K, self.out_features), dim=-1).indices  # (B, TOP_K)
+        exact = torch.einsum("bh,bkh->bk", h, self.lin.weight[top])  # (B, TOP_K) fp32
+        return logits.scatter(-1, top, exact).reshape(*x.shape[:-1], self.out_features)
+
+
+def int4_decode(model) -> nn.Module:
+    """Switch a frozen LLaMA-family model's decode steps to the int4 path, in place (-> model).
+    Install injection hooks after this (they attach to the new q/k/v modules)."""
+    if next(model.parameters()).device.type != "cpu":
+        raise ValueError("--decode int4 is a CPU path (torch's int4 CPU kernel); on CUDA use --decode exact")
+    if next(model.parameters()).dtype != torch.float32:
+        raise ValueError(f"--decode int4 needs the fp32 backbone (llm.dtype float32 or auto on CPU), "
+                         f"got {next(model.parameters()).dtype}")
+    inner = getattr(model, "model", model)
+    for n, layer in enumerate(inner.layers):
+        for part in (layer.self_attn, layer.mlp):
+            for child, mod in list(part.named_children()):
+                if isinstance(mod, nn.Linear):
+                    setattr(part, child, Int4DecodeLinear(mod, f"layer {n} {child}"))
+    model.lm_head = RescoredHead(model.lm_head)
+    return model
+
+
+DECODE = ("exact", "int4")
+
+
+def apply_decode(model, decode: str, greedy: bool = True):
+    """The explain command's --decode choice applied to a loaded (and final) backbone."""
+    if decode not in DECODE:
+        raise ValueError(f"--decode {decode!r} is not one of {', '.join(DECODE)}")
+    if decode == "exact":
+        return model
+    if not greedy:
+        raise ValueError("--decode int4 rescoring is exact for greedy decoding only; this run samples (do_sample)")
+    return int4_decode(model)
