@@ -1,6 +1,6 @@
 """Opt-in faster CPU decoding for a backbone stored as 4-bit groups (`explain --decode int4`).
 
-Why it exists: on demand, SELLER's resident form answers a pair in ≈ 2 s on the 2-core CPU, and
+Why it exists: on demand, an adapter method's resident form answers a pair in ≈ 2 s on the 2-core CPU, and
 nearly all of it is greedy decoding, one token at a time, each step reading every fp32 weight of
 the backbone (540 MB for SmolLM2-135M). Reading them is not the limit (≈ 19 ms a token at the
 memory's pace, measured by bench/explain_latency.py); torch's fp32 batch-1 linear kernels are: they
