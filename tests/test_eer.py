@@ -13,7 +13,7 @@ import torch
 from recommender_fixtures import N_CATS, make_data
 from seller_core.errors import BadInputError
 from seller_core.eval import ranking
-from seller_core.eval.utility import compare_utility
+from seller_core.eval.stats import compare_utility
 from seller_core.methods.controls.texts import control_texts
 from seller_core.models.eer import EER, EERConfig
 from seller_core.models.sasrec import SASRec, SASRecConfig
@@ -140,7 +140,7 @@ def test_stage_functions_end_to_end_on_files(tmp_path):
     import json
 
     from recommender_fixtures import write_dataset
-    from seller_core.eval.utility import compare_utility, score_utility
+    from seller_core.eval.utility import score_utility
     from seller_core.methods.controls.texts import explain_control
     from seller_core.train.eer_train import train_eer_rule
     from seller_core.train.sasrec_train import pretrain_sasrec

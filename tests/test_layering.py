@@ -67,3 +67,16 @@ def test_the_check_sees_a_violation(tmp_path):
     assert "seller_core.train" in imports_of(probe)
     probe.write_text('if method == "pepler":\n    pass\n')
     assert named_methods(probe, method_names()) == {"pepler"}
+
+
+def test_the_many_small_rules_do_not_import_torch():
+    """compare_utility runs once per method pair and dataset (24 jobs in `make run`) and the tables
+    once each: importing torch would cost each of them ~2.5 s of a 2-core budget for nothing."""
+    import subprocess
+    import sys
+
+    code = ("import sys, seller_core.eval.stats, seller_core.report.tables; "
+            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PKG.parent).stdout.strip()
+    assert out == "[]", out

@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from seller_core.data import stage_io
+from seller_core.data.io import write_json
 from seller_core.errors import BadInputError
 
 
@@ -124,3 +125,22 @@ def aligned_ranks(paths) -> tuple:
             raise BadInputError(p, f"cases differ from {paths[0]}: {len(t)} vs {len(ids)} rows")
         out.append(t.set_index("sample_id")["rank"].reindex(ids).to_numpy())  # in the first file's order
     return ids, out
+
+
+def compare_utility(ranks_a, ranks_b, out_json, a: str, b: str, eval_cfg: dict) -> None:
+    """Rule compare_utility: paired bootstrap of method a minus method b, case by case. ranks_a / ranks_b:
+    one ranks file, or one per seed's run of the method (per-case values are averaged over runs)."""
+    runs_a = [ranks_a] if isinstance(ranks_a, (str, bytes)) or not hasattr(ranks_a, "__iter__") else list(ranks_a)
+    runs_b = [ranks_b] if isinstance(ranks_b, (str, bytes)) or not hasattr(ranks_b, "__iter__") else list(ranks_b)
+    ra, rb = aligned_ranks(runs_a), aligned_ranks(runs_a[:1] + runs_b)  # b in a's case order
+    rb = (rb[0], rb[1][1:])
+    bs, ks = eval_cfg["bootstrap"], eval_cfg["ks"]
+    write_json(
+        {"a": a, "b": b, "n_cases": int(len(ra[0])), "a_runs": len(runs_a), "b_runs": len(runs_b),
+         "a_metrics": over_seeds({m: [per_case(r, m) for r in ra[1]] for m in metric_names(ks)},
+                               bs["n"], bs["seed"], bs["alpha"])["metrics"],
+         "b_metrics": over_seeds({m: [per_case(r, m) for r in rb[1]] for m in metric_names(ks)},
+                               bs["n"], bs["seed"], bs["alpha"])["metrics"],
+         "a_minus_b": compare_runs(ra[1], rb[1], ks, bs["n"], bs["seed"], bs["alpha"])},
+        out_json,
+    )

@@ -16,7 +16,6 @@ from seller_core.data import stage_io
 from seller_core.data.io import write_json, write_parquet
 from seller_core.errors import BadInputError
 from seller_core.eval import ranking
-from seller_core.eval.stats import aligned_ranks
 from seller_core.explain.interface import read_explanations, read_provenance
 from seller_core.models.eer import load_eer
 from seller_core.text import embed
@@ -58,21 +57,3 @@ def score_utility(eer_path, items_path, test_path, gt_path, explanations_path, o
     write_parquet(pa.table({"sample_id": test["sample_id"].to_numpy(), "rank": ranks}), out_ranks)
     log.info("%s (EER %s): %s", method, kind, summary["metrics"])
 
-
-def compare_utility(ranks_a, ranks_b, out_json, a: str, b: str, eval_cfg: dict) -> None:
-    """Rule compare_utility: paired bootstrap of method a minus method b, case by case. ranks_a / ranks_b:
-    one ranks file, or one per seed's run of the method (per-case values are averaged over runs)."""
-    runs_a = [ranks_a] if isinstance(ranks_a, (str, bytes)) or not hasattr(ranks_a, "__iter__") else list(ranks_a)
-    runs_b = [ranks_b] if isinstance(ranks_b, (str, bytes)) or not hasattr(ranks_b, "__iter__") else list(ranks_b)
-    ra, rb = aligned_ranks(runs_a), aligned_ranks(runs_a[:1] + runs_b)  # b in a's case order
-    rb = (rb[0], rb[1][1:])
-    bs, ks = eval_cfg["bootstrap"], eval_cfg["ks"]
-    write_json(
-        {"a": a, "b": b, "n_cases": int(len(ra[0])), "a_runs": len(runs_a), "b_runs": len(runs_b),
-         "a_metrics": ranking.over_seeds({m: [ranking.per_case(r, m) for r in ra[1]] for m in ranking.metric_names(ks)},
-                                         bs["n"], bs["seed"], bs["alpha"])["metrics"],
-         "b_metrics": ranking.over_seeds({m: [ranking.per_case(r, m) for r in rb[1]] for m in ranking.metric_names(ks)},
-                                         bs["n"], bs["seed"], bs["alpha"])["metrics"],
-         "a_minus_b": ranking.compare_runs(ra[1], rb[1], ks, bs["n"], bs["seed"], bs["alpha"])},
-        out_json,
-    )
