@@ -1,5 +1,5 @@
 """Statistics on per-case results: metrics from full-ranking ranks, percentile-bootstrap CIs, paired
-bootstrap tests, and aggregation over seeds. numpy and pandas only: the table rules use it without torch."""
+bootstrap tests, and aggregation over seeds. numpy, pandas and pyarrow only: the table rules use it without torch."""
 
 from __future__ import annotations
 

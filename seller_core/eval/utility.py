@@ -1,5 +1,6 @@
 """Utility of explanations (paper §3.2, §3.3): the trained EER ranks each test target given the
-history and a method's explanation; metrics, per-case ranks and paired comparisons.
+history and a method's explanation; metrics and per-case ranks (the paired
+comparisons of those ranks are seller_core.eval.stats.compare_utility, which needs no torch).
 
 Every metrics file says where its numbers came from (`provenance`): the method's own record (models,
 seed), the GT backend the EER and the method were trained on, whether the data are synthetic or real,
