@@ -9,11 +9,6 @@ import os
 import resource
 from pathlib import Path
 
-# Keys a trainer's settings may carry that never change its weights (progress lines, checkpoint
-# frequency): the rules pass them untracked, and no fingerprint includes them, so a run resumed
-# with other values still finds its checkpoint.
-RUN_CONTROL_KEYS = ("log_every", "checkpoint")
-
 
 def save_atomic(obj, path) -> Path:
     """torch.save `obj` to `path` so that a kill at any moment leaves either the previous file or
@@ -57,17 +52,46 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def host_info() -> dict:
+    """The machine a job ran on, as its cost record keeps it: CPU model, cores, the vector ISA that
+    torch's own CPU kernels dispatch to, and MKL's (MKL_CBWR when set). Both change float results: on
+    one machine, 20 PETER steps and one SmolLM2 forward gave other bits under ATEN_CPU_CAPABILITY=avx2
+    or MKL_CBWR=AVX2 than by default (README, "Reproducibility")."""
+    import platform
+
+    import torch
+
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    except OSError:
+        pass
+    return {"cpu": cpu or platform.processor() or platform.machine() or "unknown", "cores": os.cpu_count(),
+            "kernels": torch.backends.cpu.get_cpu_capability(), "mkl_cbwr": os.environ.get("MKL_CBWR", "auto"),
+            "torch": torch.__version__}
+
+
+def host_line(host: dict) -> str:
+    """'Intel Xeon ... (2 cores), torch 2.13.0+cpu kernels AVX512' for a table footer (+ MKL's when pinned)."""
+    mkl = host.get("mkl_cbwr", "auto")
+    return (f"{host.get('cpu', '?')} ({host.get('cores', '?')} cores), torch {host.get('torch', '?')} kernels "
+            f"{host.get('kernels', '?')}" + ("" if mkl == "auto" else f", MKL_CBWR={mkl}"))
+
+
 def cost_record(stage: str, device: str, t_all: float, rate: tuple[str, str, str] | None = None, **fields) -> dict:
     """The one cost record (a job's cost.json; Table 5 reads them): stage, device, wall seconds since
-    `t_all` (a perf_counter reading at the job's start), the job's own fields, peak memory, and
-    rate = (count key, seconds key, name) for a throughput (e.g. tokens per training second)."""
+    `t_all` (a perf_counter reading at the job's start), the job's own fields, peak memory, the host
+    (host_info), and rate = (count key, seconds key, name) for a throughput (e.g. tokens per training
+    second)."""
     import time
 
     import torch
 
     out = {"stage": stage, "device": device, "wall_seconds": round(time.perf_counter() - t_all, 2), **fields,
            "peak_rss_mb": round(peak_rss_mb(), 1),
-           "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if str(device).startswith("cuda") else None}
+           "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if str(device).startswith("cuda") else None,
+           "host": host_info()}
     if rate is not None:
         count, secs, name = rate
         out[name] = round(fields[count] / max(fields[secs], 1e-9), 1)

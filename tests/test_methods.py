@@ -70,6 +70,24 @@ def test_settings_split_once(config, name):
     assert all(f"'{k.partition('.')[2] or k}'" not in flat for k in m.run_keys if k != "generate.batch_size")
 
 
+@pytest.mark.parametrize("name", ["pepler", "peter", "seller", "xrec"])
+def test_a_trainer_gets_tracked_and_run_control_apart(config, name):
+    """What a train rule hands its trainer: the tracked section untouched (what the trainer fingerprints
+    and saves) and, apart, the run control it merges in for use, so no code below splits them again."""
+    m = methods.get(name)
+    run = m.names(config)[0]
+    settings, control = m.train_settings(config, run), m.run_control(config)
+    tracked, run_part = m.trainer_settings(settings, control)
+    assert tracked == settings[m.section]
+    assert run_part["checkpoint"] == config["checkpoint"]
+    for key in m.run_keys:
+        head, _, sub = key.partition(".")
+        assert head not in tracked or sub, key  # a top-level run key never reaches the fingerprint
+        if head not in m.explain_keys:
+            assert run_part[head] == config[m.section][head], key
+    assert not set(run_part) & set(m.explain_keys)  # generation settings stay with the explain step
+
+
 def test_split_keys_takes_dotted_keys_out_of_subsections():
     rest, taken = split_keys({"a": 1, "g": {"b": 2, "c": 3}}, ("a", "g.b", "missing", "g.missing"))
     assert rest == {"g": {"c": 3}} and taken == {"a": 1, "g": {"b": 2}}

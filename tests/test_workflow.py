@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -164,7 +165,12 @@ def test_whole_dag_on_a_tiny_config(tmp_path):
     for table in ("table2.md", "table3.md", "table5.md"):
         footer = (tmp_path / f"results/tables/{table}").read_text()
         assert "Not the paper's setting" in footer and "synthetic" in footer, table
-    assert "tiny-llama" in (tmp_path / "results/tables/table5.md").read_text()  # the backbone actually used
+    t5_md = (tmp_path / "results/tables/table5.md").read_text()
+    assert "tiny-llama" in t5_md  # the backbone actually used
+    # the host each job recorded, with the ISA torch's kernels dispatched to (it changes float results)
+    host = json.loads((tmp_path / "results/models/y/seller/cost.json").read_text())["host"]
+    assert host["kernels"] == torch.backends.cpu.get_cpu_capability() and host["cores"] == os.cpu_count()
+    assert f"torch {torch.__version__} kernels {host['kernels']}" in t5_md and "recorded none" not in t5_md
     with open(tmp_path / "results/tables/table5.csv", newline="") as f:
         t5 = list(csv.DictReader(f))
     assert {r["method"] for r in t5} >= {"seller", "xrec"}

@@ -7,5 +7,5 @@ from seller_core.train.sasrec_train import pretrain_sasrec
 
 setup_logging(snakemake.log[0])
 i, o, p = snakemake.input, snakemake.output, snakemake.params
-pretrain_sasrec(i.interactions, i.item_table, i.valid, o.model, o.history, p.ckpt, p.sasrec,
-                {**p.eval, **p.run.eval}, snakemake.threads, p.run.checkpoint)
+pretrain_sasrec(i.interactions, i.item_table, i.valid, o.model, o.history, p.ckpt, p.sasrec, p.eval,
+                snakemake.threads, vars(p.run))

@@ -8,4 +8,4 @@ from seller_core.train.eer_train import train_eer_rule
 setup_logging(snakemake.log[0])
 i, o, p = snakemake.input, snakemake.output, snakemake.params
 train_eer_rule(i.sasrec, i.item_table, i.train, i.valid, i.gt, o.model, o.history, p.ckpt, snakemake.wildcards.kind,
-               p.eer, {**p.embed, **p.run.embed}, {**p.eval, **p.run.eval}, snakemake.threads, p.run.checkpoint)
+               p.eer, p.embed, p.eval, snakemake.threads, vars(p.run))

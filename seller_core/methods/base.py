@@ -147,11 +147,13 @@ class Method:
     def check(self, config: dict) -> None:
         """Cross-section checks the schema cannot express (ValueError naming the keys)."""
 
-    # what the steps hand the existing trainers: one merge of tracked and run control, here only
-    def trainer_cfg(self, settings: dict, run: dict) -> dict:
-        out = {**settings[self.section], **run.get(self.section, {})}
-        out.pop("generate", None)
-        return {**out, "checkpoint": run["checkpoint"]} if "checkpoint" in run else out
+    def trainer_settings(self, settings: dict, run: dict) -> tuple[dict, dict]:
+        """(tracked, control) as a train rule hands them to its trainer, still apart: the trainer merges
+        them once for use and fingerprints `tracked` alone, so no code below re-splits by key lists."""
+        control = {k: v for k, v in run.get(self.section, {}).items() if k not in self.explain_keys}
+        if "checkpoint" in run:
+            control["checkpoint"] = run["checkpoint"]
+        return settings[self.section], control
 
     def llm_cfg(self, settings: dict, run: dict) -> dict:
         return {**settings["llm"], **run["llm"]}

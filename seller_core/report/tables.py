@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from seller_core.report.paper import PAPER
+from seller_core.runtime import host_line
 
 PAPER_T2, PAPER_T3, PAPER_T4 = PAPER["table2"], PAPER["table3"], PAPER["table4"]
 PAPER_T5 = PAPER["table5"]["any"]
@@ -294,20 +295,25 @@ def _mean_cost(paths) -> dict | None:
         if vals:
             out[k] = sum(vals) / len(vals)
     out["n_runs"] = len(runs)
+    out["hosts"] = sorted({host_line(r["host"]) if r.get("host") else "" for r in runs})
     return out
 
 
 def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict, roles: dict) -> list[dict]:
     """costs: {ds: {m: {"train": cost json path(s) or None, "generate": cost json path(s)}}}, a list of paths
     for a method with several seeds' runs (their mean is reported); times relative to roles["reference"].
+    The footer names the hosts the jobs recorded (cost.json "host"); `hardware` describes this machine,
+    named only for records without one.
     setting: {"llm": {name, source}, "data": {ds: synthetic | real}, "gt_backend": ...} for the footer;
     roles: reference (config report.cost_reference), labels {method: label}, llm (the methods on the
     shared backbone)."""
     ref_name, labels = roles["reference"], roles["labels"]
     rlabel = labels.get(ref_name, ref_name)
     rows, md = [], [f"# Table 5: training and inference cost relative to {rlabel}", ""]
+    hosts: set = set()
     for ds, methods in costs.items():
         loaded = {m: {k: _mean_cost(p) for k, p in parts.items()} for m, parts in methods.items()}
+        hosts |= {h for parts in loaded.values() for c in parts.values() if c for h in c["hosts"]}
         ref = loaded.get(ref_name)
         md_rows = []
         for m, parts in loaded.items():
@@ -328,7 +334,10 @@ def table5(costs: dict, hardware: str, out_csv, out_md, setting: dict, roles: di
         md += [f"## {ds}", "", _md_table(["method", f"training (× {rlabel})", f"inference (× {rlabel})", "training s",
                                           "inference s", "device", "paper training", "paper inference"], md_rows), ""]
     md += [f"Wall-clock seconds of each method's training job and of generating the test explanations, as the "
-           f"jobs recorded them (cost.json; the mean over a method's seeds), on: {hardware}. The paper's times are for LLaMA-2-7B on GPUs; ours "
+           f"jobs recorded them (cost.json; the mean over a method's seeds), on: "
+           + ("; ".join(sorted(h if h else f"{hardware} (this table's machine: the job recorded none)" for h in hosts))
+              or hardware)
+           + ". The paper's times are for LLaMA-2-7B on GPUs; ours "
            "come from whatever backbone and hardware ran the jobs, so only the ratios are comparable, and only "
            "roughly. The paper's LLaMA2-7B row (bare backbone inference) is not reproduced here.", ""]
     if setting:

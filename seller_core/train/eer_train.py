@@ -74,10 +74,14 @@ def save_eer(eer: EER, history, model_path, history_path, cfg: dict, encoder: st
 
 
 def train_eer_rule(sasrec_path, items_path, train_path, valid_path, gt_path, model_path, history_path, ckpt_path, kind: str,
-                   eer_cfg: dict, embed_cfg: dict, eval_cfg: dict, threads: int = 1,
-                   checkpoint: dict | None = None) -> None:
-    """Rule train_eer: one EER per dataset and GT kind."""
+                   eer_cfg: dict, embed_cfg: dict, eval_cfg: dict, threads: int = 1, run: dict | None = None) -> None:
+    """Rule train_eer: one EER per dataset and GT kind. eer_cfg, embed_cfg, eval_cfg: the settings that
+    change the model (fingerprinted); run: the rule's run control ({"embed": .., "eval": .., "checkpoint":
+    ..}), merged in for use only, so a run resumed with another batch size still finds its checkpoint."""
     torch.set_num_threads(threads)
+    run = run or {}
+    fp_cfg = (eer_cfg, embed_cfg, eval_cfg)
+    embed_cfg, eval_cfg = {**embed_cfg, **run.get("embed", {})}, {**eval_cfg, **run.get("eval", {})}
     n_items = stage_io.n_items_of(items_path)
     train = stage_io.read_samples(train_path, n_items)
     valid = stage_io.read_samples(valid_path, n_items)
@@ -87,8 +91,8 @@ def train_eer_rule(sasrec_path, items_path, train_path, valid_path, gt_path, mod
     sasrec = load_sasrec(sasrec_path)
     if sasrec.cfg.n_items != n_items:
         raise BadInputError(sasrec_path, f"SASRec has {sasrec.cfg.n_items} items, {items_path} has {n_items}")
-    fp = loop.fingerprint(eer_cfg, embed_cfg, eval_cfg, kind, Path(sasrec_path), Path(train_path), Path(valid_path), Path(gt_path))
+    fp = loop.fingerprint(*fp_cfg, kind, Path(sasrec_path), Path(train_path), Path(valid_path), Path(gt_path))
     eer, history = train_eer(sasrec, train, e_train, valid, e_valid, eer_cfg, eval_cfg, ckpt_path, fp,
-                             checkpoint=checkpoint)
+                             checkpoint=run.get("checkpoint"))
     save_eer(eer, history, model_path, history_path, eer_cfg, embed_cfg["model"], kind)
     Path(ckpt_path).unlink(missing_ok=True)

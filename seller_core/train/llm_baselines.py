@@ -12,7 +12,7 @@ import torch
 
 from seller_core.data import stage_io
 from seller_core.llm.backbone import backbone_info, load_backbone
-from seller_core.runtime import RUN_CONTROL_KEYS, cost_record, resolve_device
+from seller_core.runtime import cost_record, resolve_device
 from seller_core.train import loop
 from seller_core.train.baseline_io import n_users_of
 
@@ -41,8 +41,9 @@ def open_backbone(path, llm_cfg: dict, device: str | None = None):
 
 
 def fingerprint(cfg: dict, llm_cfg: dict, model, *paths) -> str:
-    """What the trained weights depend on (not devices or log frequency: a resumed run may differ there)."""
-    return loop.fingerprint({k: v for k, v in cfg.items() if k not in (*RUN_CONTROL_KEYS, "generate")}, llm_cfg.get("source"),
+    """What the trained weights depend on. cfg: the tracked settings only (run control never reaches
+    it: a run resumed with another device or log frequency still finds its checkpoint)."""
+    return loop.fingerprint(cfg, llm_cfg.get("source"),
                             llm_cfg.get("dtype"), *(Path(p) for p in paths), backbone_info(model))
 
 

@@ -85,14 +85,18 @@ def save_sasrec(model: SASRec, history: list[dict], model_path, history_path, cf
 
 
 def pretrain_sasrec(interactions_path, items_path, valid_path, model_path, history_path, ckpt_path,
-                    sasrec_cfg: dict, eval_cfg: dict, threads: int = 1, checkpoint: dict | None = None):
-    """Rule pretrain_sasrec: train, write the model and its history, drop the checkpoint."""
+                    sasrec_cfg: dict, eval_cfg: dict, threads: int = 1, run: dict | None = None):
+    """Rule pretrain_sasrec: train, write the model and its history, drop the checkpoint. sasrec_cfg,
+    eval_cfg: the settings that change the model (fingerprinted); run: the rule's run control
+    ({"eval": .., "checkpoint": ..}), merged in for use only."""
     torch.set_num_threads(threads)
+    run = run or {}
     n_items = stage_io.n_items_of(items_path)
     inter = stage_io.read_parquet(interactions_path, ["user_id", "item_id", "timestamp", "split"])
     stage_io.check_ids(inter, "item_id", n_items, interactions_path)
     valid = stage_io.read_samples(valid_path, n_items)
     fp = loop.fingerprint(sasrec_cfg, eval_cfg, Path(interactions_path), Path(valid_path), n_items)
-    model, history = train_sasrec(inter, valid, n_items, sasrec_cfg, eval_cfg, ckpt_path, fp, checkpoint=checkpoint)
+    model, history = train_sasrec(inter, valid, n_items, sasrec_cfg, {**eval_cfg, **run.get("eval", {})}, ckpt_path, fp,
+                                  checkpoint=run.get("checkpoint"))
     save_sasrec(model, history, model_path, history_path, sasrec_cfg)
     Path(ckpt_path).unlink(missing_ok=True)

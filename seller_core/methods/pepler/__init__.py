@@ -21,8 +21,8 @@ class PEPLER(Method):
     def train(self, inputs, outputs, ckpt, settings, run, threads):
         from seller_core.methods.pepler.train import train_pepler_rule
 
-        train_pepler_rule(inputs, outputs, ckpt, self.trainer_cfg(settings, run), self.llm_cfg(settings, run),
-                          settings["kind"], threads)
+        tracked, control = self.trainer_settings(settings, run)
+        train_pepler_rule(inputs, outputs, ckpt, tracked, self.llm_cfg(settings, run), settings["kind"], threads, control)
 
     def explain(self, inputs, outputs, settings, run, threads):
         from seller_core.methods.pepler.train import explain_pepler_rule

@@ -70,15 +70,17 @@ def train_pepler(model, tok, df, n_users: int, n_items: int, cfg: dict, device: 
     return prompt, history, counts
 
 
-def train_pepler_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: str, threads: int = 1) -> None:
-    """Rule train_pepler. inp: backbone, train, gt, users, item_table; out: model, history, cost."""
+def train_pepler_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: str, threads: int = 1,
+                      run: dict | None = None) -> None:
+    """Rule train_pepler. inp: backbone, train, gt, users, item_table; out: model, history, cost. cfg: the
+    tracked `pepler` settings (fingerprinted, saved); run: run control, merged in for the trainer only."""
     t_all = time.perf_counter()
     torch.set_num_threads(threads)
     df, n_users, n_items = read_samples(inp["train"], inp["users"], inp["item_table"], inp["gt"], kind,
                                         cfg["max_train_samples"], cfg["seed"])
     model, tok, device, load_s = open_backbone(inp["backbone"], llm_cfg)
     fp = fingerprint({**cfg, "kind": kind}, llm_cfg, model, inp["train"], inp["gt"], inp["users"])
-    prompt, history, counts = train_pepler(model, tok, df, n_users, n_items, cfg, device, ckpt, fp)
+    prompt, history, counts = train_pepler(model, tok, df, n_users, n_items, {**cfg, **(run or {})}, device, ckpt, fp)
     art = {"pepler": cfg, "kind": kind, "llm": llm_cfg, "backbone": {"path": str(inp["backbone"]), **backbone_info(model)},
            "gt_backend": stage_io.gt_backend_of(inp["gt"]), "history": history}
     if cfg["stage2"]:

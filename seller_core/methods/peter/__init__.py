@@ -19,8 +19,8 @@ class PETER(Method):
     def train(self, inputs, outputs, ckpt, settings, run, threads):
         from seller_core.methods.peter.train import train_peter_rule
 
-        train_peter_rule(inputs, outputs, ckpt, settings["peter"], settings["kind"], threads,
-                         {**run["peter"], "checkpoint": run["checkpoint"]})
+        tracked, control = self.trainer_settings(settings, run)
+        train_peter_rule(inputs, outputs, ckpt, tracked, settings["kind"], threads, control)
 
     def explain(self, inputs, outputs, settings, run, threads):
         from seller_core.methods.peter.train import explain_peter_rule

@@ -41,7 +41,8 @@ class SELLER(Method):
     def train(self, inputs, outputs, ckpt, settings, run, threads):
         from seller_core.methods.seller.train import train_seg_rule
 
-        train_seg_rule(inputs, outputs, ckpt, self.trainer_cfg(settings, run), self.llm_cfg(settings, run), threads)
+        tracked, control = self.trainer_settings(settings, run)
+        train_seg_rule(inputs, outputs, ckpt, tracked, self.llm_cfg(settings, run), threads, control)
 
     def explain(self, inputs, outputs, settings, run, threads):
         from seller_core.methods.seller.explain import explain_seller_rule

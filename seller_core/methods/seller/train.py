@@ -34,7 +34,7 @@ from seller_core.llm.inject import Injector
 from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import PromptBuilder, shared_prefix
 from seller_core.models.seg import SEGAdapter, SEGConfig, SequenceFeatures
-from seller_core.runtime import RUN_CONTROL_KEYS, load_model, resolve_device, save_model
+from seller_core.runtime import load_model, resolve_device, save_model
 from seller_core.train.llm_baselines import train_cost
 from seller_core.train import loop
 from seller_core.models.sasrec import load_sasrec
@@ -176,9 +176,10 @@ def load_seg(path, device: str = "cpu") -> tuple[SEGAdapter, dict]:
     return load_model(path, lambda c: SEGAdapter(SEGConfig(**c)), "SEG", device)
 
 
-def train_seg_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, threads: int = 1) -> None:
+def train_seg_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, threads: int = 1, run: dict | None = None) -> None:
     """Rule train_seg. inp: sasrec, item_table, item_text_emb, train, category_texts, gt, backbone;
-    out: model, history, cost."""
+    out: model, history, cost. cfg: the resolved `seg` settings that change the adapter (fingerprinted,
+    saved with it); run: run control (log_every, checkpoint), merged in for the trainer only."""
     t_all = time.perf_counter()
     torch.set_num_threads(threads)
     device = resolve_device(llm_cfg["device"])
@@ -196,10 +197,10 @@ def train_seg_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, threads
     model, tok = load_backbone(inp["backbone"], device, llm_cfg["dtype"])
     load_s = time.perf_counter() - t0
     # what the weights depend on (not the device or the log frequency: a resumed run may differ there)
-    fp = loop.fingerprint({k: v for k, v in cfg.items() if k not in RUN_CONTROL_KEYS}, llm_cfg.get("source"),
+    fp = loop.fingerprint(cfg, llm_cfg.get("source"),
                           *(Path(inp[k]) for k in ("sasrec", "item_text_emb", "train", "category_texts", "gt")),
                           backbone_info(model))
-    adapter, history, counts = train_seg(model, tok, sasrec, emb, df, cfg, device, ckpt, fp)
+    adapter, history, counts = train_seg(model, tok, sasrec, emb, df, {**cfg, **(run or {})}, device, ckpt, fp)
     extra = {"backbone": {"path": str(inp["backbone"]), **backbone_info(model)}, "llm": llm_cfg,
              "gt_backend": stage_io.gt_backend_of(inp["gt"]), "history": history}
     save_seg(adapter, out["model"], cfg, extra)

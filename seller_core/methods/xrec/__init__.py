@@ -26,8 +26,8 @@ class XRec(Method):
     def train(self, inputs, outputs, ckpt, settings, run, threads):
         from seller_core.methods.xrec.train import train_xrec_rule
 
-        train_xrec_rule(inputs, outputs, ckpt, self.trainer_cfg(settings, run), self.llm_cfg(settings, run),
-                        settings["kind"], threads)
+        tracked, control = self.trainer_settings(settings, run)
+        train_xrec_rule(inputs, outputs, ckpt, tracked, self.llm_cfg(settings, run), settings["kind"], threads, control)
 
     def explain(self, inputs, outputs, settings, run, threads):
         from seller_core.methods.xrec.train import explain_xrec_rule

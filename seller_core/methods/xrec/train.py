@@ -90,8 +90,10 @@ def train_xrec(model, tok, data: XRecInputs, df, cfg: dict, device: str, ckpt=No
     return adapter, history, counts
 
 
-def train_xrec_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: str, threads: int = 1) -> None:
-    """Rule train_xrec. inp: backbone, lightgcn, profiles, train, gt, users, item_table; out: model, history, cost."""
+def train_xrec_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: str, threads: int = 1,
+                    run: dict | None = None) -> None:
+    """Rule train_xrec. inp: backbone, lightgcn, profiles, train, gt, users, item_table; out: model, history, cost.
+    cfg: the tracked `xrec` settings (fingerprinted, saved); run: run control, merged in for the trainer only."""
     t_all = time.perf_counter()
     torch.set_num_threads(threads)
     df, n_users, n_items = read_samples(inp["train"], inp["users"], inp["item_table"], inp["gt"], kind,
@@ -99,7 +101,7 @@ def train_xrec_rule(inp: dict, out: dict, ckpt, cfg: dict, llm_cfg: dict, kind: 
     data = XRecInputs(inp["lightgcn"], inp["profiles"], inp["item_table"], n_users, n_items)
     model, tok, device, load_s = open_backbone(inp["backbone"], llm_cfg)
     fp = fingerprint({**cfg, "kind": kind}, llm_cfg, model, inp["train"], inp["gt"], inp["lightgcn"], inp["profiles"])
-    adapter, history, counts = train_xrec(model, tok, data, df, cfg, device, ckpt, fp)
+    adapter, history, counts = train_xrec(model, tok, data, df, {**cfg, **(run or {})}, device, ckpt, fp)
     save_model(adapter, out["model"], xrec=cfg, kind=kind, llm=llm_cfg,
                backbone={"path": str(inp["backbone"]), **backbone_info(model)},
                gt_backend=stage_io.gt_backend_of(inp["gt"]), profiles=data.profile_prov, history=history)
