@@ -72,13 +72,6 @@ def host_info() -> dict:
             "torch": torch.__version__}
 
 
-def host_line(host: dict) -> str:
-    """'Intel Xeon ... (2 cores), torch 2.13.0+cpu kernels AVX512' for a table footer (+ MKL's when pinned)."""
-    mkl = host.get("mkl_cbwr", "auto")
-    return (f"{host.get('cpu', '?')} ({host.get('cores', '?')} cores), torch {host.get('torch', '?')} kernels "
-            f"{host.get('kernels', '?')}" + ("" if mkl == "auto" else f", MKL_CBWR={mkl}"))
-
-
 def cost_record(stage: str, device: str, t_all: float, rate: tuple[str, str, str] | None = None, **fields) -> dict:
     """The one cost record (a job's cost.json; Table 5 reads them): stage, device, wall seconds since
     `t_all` (a perf_counter reading at the job's start), the job's own fields, peak memory, the host

@@ -4,7 +4,8 @@ that wrote the table: results computed on one host and tabulated on another stay
 import json
 
 from seller_core.report import tables
-from seller_core.runtime import cost_record, host_line
+from seller_core.report.tables import host_line
+from seller_core.runtime import cost_record
 
 
 def _cost(path, **over):

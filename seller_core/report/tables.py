@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 from seller_core.report.paper import PAPER
-from seller_core.runtime import host_line
 
 PAPER_T2, PAPER_T3, PAPER_T4 = PAPER["table2"], PAPER["table3"], PAPER["table4"]
 PAPER_T5 = PAPER["table5"]["any"]
@@ -282,6 +281,14 @@ def table3(text_paths: dict, cases_paths: dict, formats: dict, bootstrap: dict, 
         md += model_lines({m: d["provenance"].get("method", {}) for m, d in ms.items()}, seen)
     _write_outputs(rows, md, out_csv, out_md)
     return rows
+
+
+def host_line(host: dict) -> str:
+    """A cost record's `host` (seller_core.runtime.host_info) as a footer names it: 'Intel Xeon ... (2 cores),
+    torch 2.13.0+cpu kernels AVX512' (+ MKL's when pinned). Here, not in runtime: the report layer imports no torch."""
+    mkl = host.get("mkl_cbwr", "auto")
+    return (f"{host.get('cpu', '?')} ({host.get('cores', '?')} cores), torch {host.get('torch', '?')} kernels "
+            f"{host.get('kernels', '?')}" + ("" if mkl == "auto" else f", MKL_CBWR={mkl}"))
 
 
 def _mean_cost(paths) -> dict | None:
