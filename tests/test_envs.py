@@ -92,6 +92,38 @@ def test_env_channels_python_and_exact_pins_agree_with_the_tested_stack(env):
             assert version == installed, f"{env.name}: {name}=={version}, the tested venv has {installed}"
 
 
+def constraint_pins() -> dict[str, str]:
+    """constraints.txt (scripts/lock.sh): name -> version, every line an exact pin."""
+    pins = {}
+    for n, line in enumerate((REPO / "constraints.txt").read_text().splitlines(), 1):
+        if line.strip() and not line.startswith("#"):
+            m = PIN.match(line.strip())
+            assert m, f"constraints.txt:{n}: {line!r} is not an exact pin (name==version)"
+            pins[norm(m[1])] = m[2]
+    return pins
+
+
+def test_constraints_agree_with_the_direct_pins():
+    # A contradiction would make bootstrap's `pip install -c constraints.txt` fail on a fresh machine.
+    locked = constraint_pins()
+    for name, version in {**pyproject_pins(), **bootstrap_pins()}.items():
+        assert locked.get(name) == version, \
+            f"constraints.txt: {name}=={locked.get(name)}, pyproject.toml/bootstrap.sh pin {version}: run `make lock`"
+
+
+def test_constraints_pin_every_package_of_the_tested_venv():
+    # A dependency added without `make lock` would come from the registry of the day on a fresh machine.
+    locked = constraint_pins()
+    skip = {"pip", "setuptools", "wheel", "seller-core"}
+    for dist in metadata.distributions():
+        name = norm(dist.metadata["Name"])
+        if name in skip:
+            continue
+        assert name in locked, f"constraints.txt does not pin {name} (installed {dist.version}): run `make lock`"
+        assert dist.version.split("+")[0] == locked[name], \
+            f"constraints.txt pins {name}=={locked[name]}, the venv has {dist.version}: run `make lock`"
+
+
 def rules_with_envs():
     """(rule file, rule name, conda file, script file, extra source files) for every rule: the written
     ones from the snakefmt-formatted sources, and those rules/methods.smk generates from the method
