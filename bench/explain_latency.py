@@ -3,7 +3,12 @@ throughput and the resident form's per-pair latency, measured in one run on this
 
 Each form runs as a user would run it, in a fresh process (`python -m seller_core explain ...`):
   floor     python -c "...import OnDemand; import seller_core.methods.seller.explain"  (interpreter + the
-            SELLER stack's imports: no form can answer a fresh single pair faster than this)
+            SELLER stack's imports)
+  full floor  the same, plus resolving the backbone's model and tokenizer classes as load_backbone
+            does (AutoConfig, the Auto* mappings): transformers imports its modeling stack
+            (torch.distributed, torch._dynamo, sympy ...) only when a model class is first touched, so
+            this is every import a fresh process pays before it reads a weight; no form can answer a
+            fresh single pair faster than this
   single    --sample-id N --json, once per sample (what one question costs today)
   batch     --pairs FILE with all N samples (one start-up, texts generated in batches)
   serve     --serve, the N requests one at a time on stdin after the ready line (per-pair round trip)
@@ -30,8 +35,21 @@ import pandas as pd
 
 from seller_core.explain.ondemand import generation_settings
 from seller_core.methods import DEFAULT_RUN
+from seller_core.report.tables import host_line
+from seller_core.runtime import host_info
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every import before the first weight is read: the SELLER stack, then the backbone's own model and
+# tokenizer classes, resolved as load_backbone resolves them (the Auto* mappings), which is when
+# transformers imports its modeling stack.
+FULL_FLOOR = """import json
+from seller_core.explain.ondemand import OnDemand
+import seller_core.methods.seller.explain
+from transformers import AutoConfig, AutoModelForCausalLM
+from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+AutoModelForCausalLM._model_mapping[type(AutoConfig.from_pretrained('{backbone}'))]
+tokenizer_class_from_name(json.load(open('{backbone}/tokenizer_config.json'))['tokenizer_class'])
+"""
 
 
 def timed(cmd: list[str], env: dict, stdin: str | None = None) -> tuple[float, str]:
@@ -98,6 +116,8 @@ def main(argv=None) -> dict:
 
     floor = [timed([sys.executable, "-c", "from seller_core.explain.ondemand import OnDemand; import seller_core.methods.seller.explain"], env)[0]
              for _ in range(args.single)]
+    full_floor = [timed([sys.executable, "-c", FULL_FLOOR.format(backbone=str(Path(args.backbone).resolve()))], env)[0]
+                  for _ in range(args.single)]
     bare = [timed([sys.executable, "-c", "pass"], env)[0] for _ in range(args.single)]
     single, texts = [], {}
     for sid in ids[:args.single]:
@@ -121,6 +141,7 @@ def main(argv=None) -> dict:
     same4 = sum(a["explanation"] == b["explanation"] for a, b in zip(served4, served))
     res = {"dataset": args.dataset, "n": len(ids), "threads": args.threads,
            "python_bare_s": round(min(bare), 2), "import_floor_s": round(min(floor), 2),
+           "full_import_floor_s": round(min(full_floor), 2),
            "single_pair_s": round(statistics.median(single), 2), "single_pair_min_s": round(min(single), 2),
            "batch_total_s": round(batch_s, 2), "batch_per_pair_s": round(batch_s / len(ids), 3),
            "serve_startup_s": round(startup, 2), "serve_per_pair_median_s": round(statistics.median(rtt), 3),
@@ -128,10 +149,12 @@ def main(argv=None) -> dict:
            "batch_equals_single": same_single, "serve_equals_batch": same_served,
            "fp32_weight_read_per_token_s": round(floor_token, 4), "max_new_tokens": n_new,
            "int4_serve_startup_s": round(startup4, 2), "int4_serve_per_pair_median_s": round(statistics.median(rtt4), 3),
-           "int4_serve_per_pair_max_s": round(max(rtt4), 3), "int4_same_texts": same4}
-    print(f"{args.dataset}, {len(ids)} test samples, {args.threads} torch threads (this machine)")
+           "int4_serve_per_pair_max_s": round(max(rtt4), 3), "int4_same_texts": same4, "host": host_info()}
+    print(f"{args.dataset}, {len(ids)} test samples, {args.threads} torch threads, on {host_line(res['host'])}")
     print(f"  python start-up               {res['python_bare_s']:7.2f} s")
-    print(f"  import floor                  {res['import_floor_s']:7.2f} s   (interpreter + seller_core/torch/transformers imports)")
+    print(f"  import floor                  {res['import_floor_s']:7.2f} s   (interpreter + the SELLER stack: torch, pandas, transformers' top level)")
+    print(f"  full import floor             {res['full_import_floor_s']:7.2f} s   (and the backbone's model/tokenizer "
+          f"classes: transformers' modeling stack; min of {len(full_floor)})")
     print(f"  single pair, fresh process    {res['single_pair_s']:7.2f} s   (median of {len(single)}; baseline)")
     print(f"  batch --pairs, {len(ids)} pairs       {res['batch_total_s']:7.2f} s   = {res['batch_per_pair_s']:.3f} s a pair "
           f"({res['single_pair_s'] / res['batch_per_pair_s']:.1f}x the single-pair throughput)")
