@@ -14,6 +14,7 @@ Each form runs as a user would run it, in a fresh process (`python -m seller_cor
   serve     --serve, the N requests one at a time on stdin after the ready line (per-pair round trip)
   int4      --serve --decode int4 (llm/int4.py), the same requests: per-pair round trip and how many
             texts equal the exact ones
+  lookup    --serve --decode lookup (llm/lookup.py: prompt-lookup drafts) and int4+lookup, the same
   floor of an exact decode: reading every fp32 weight once (timed here) per new token
 
     .venv/bin/python bench/explain_latency.py --results results --dataset tiny_yelp --n 16
@@ -133,6 +134,7 @@ def main(argv=None) -> dict:
 
     startup, rtt, served = serve(base, ids, env)
     startup4, rtt4, served4 = serve(base + ["--decode", "int4"], ids, env)
+    fast = {d: serve(base + ["--decode", d], ids, env) for d in ("lookup", "int4+lookup")}
     floor_token = weight_read_seconds(Path(args.backbone))
     n_new = generation_settings(args.results, args.dataset, DEFAULT_RUN)["max_new_tokens"]
 
@@ -150,6 +152,10 @@ def main(argv=None) -> dict:
            "fp32_weight_read_per_token_s": round(floor_token, 4), "max_new_tokens": n_new,
            "int4_serve_startup_s": round(startup4, 2), "int4_serve_per_pair_median_s": round(statistics.median(rtt4), 3),
            "int4_serve_per_pair_max_s": round(max(rtt4), 3), "int4_same_texts": same4, "host": host_info()}
+    for d, (st, rt, sv) in fast.items():
+        res[d] = {"serve_startup_s": round(st, 2), "serve_per_pair_median_s": round(statistics.median(rt), 3),
+                  "serve_per_pair_max_s": round(max(rt), 3),
+                  "same_texts": sum(a["explanation"] == b["explanation"] for a, b in zip(sv, served))}
     print(f"{args.dataset}, {len(ids)} test samples, {args.threads} torch threads, on {host_line(res['host'])}")
     print(f"  python start-up               {res['python_bare_s']:7.2f} s")
     print(f"  import floor                  {res['import_floor_s']:7.2f} s   (interpreter + the SELLER stack: torch, pandas, transformers' top level)")
@@ -167,6 +173,10 @@ def main(argv=None) -> dict:
     print(f"  serve --decode int4, per pair {res['int4_serve_per_pair_median_s']:7.3f} s   median (max "
           f"{res['int4_serve_per_pair_max_s']:.3f} s; start-up {res['int4_serve_startup_s']:.2f} s; "
           f"{same4}/{len(ids)} texts the same as exact)")
+    for d in fast:
+        r = res[d]
+        print(f"  serve --decode {d + ',':12s} {r['serve_per_pair_median_s']:7.3f} s   median (max "
+              f"{r['serve_per_pair_max_s']:.3f} s; {r['same_texts']}/{len(ids)} texts the same as exact)")
     return res
 
 

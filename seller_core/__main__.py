@@ -20,6 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+# llm/int4.py's DECODE, spelt out so that parsing arguments imports no torch (tests/test_lookup.py: equal)
+DECODE_CHOICES = ("exact", "int4", "lookup", "int4+lookup")
+
 REQUEST_KEYS = ("sample_id", "user", "item")
 
 
@@ -144,9 +147,11 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--results", default="results", help="the pipeline's results folder (default: ./results)")
     ex.add_argument("--device", default=None, help="override the trained model's device (cpu, cuda)")
     ex.add_argument("--backbone", default=None, help="override the backbone directory recorded at training")
-    ex.add_argument("--decode", default="exact", choices=("exact", "int4"),
+    ex.add_argument("--decode", default="exact", choices=DECODE_CHOICES,
                     help="exact (default): fp32 decoding, the texts the pipeline writes; int4: decode steps read the "
-                         "bundled Q4 backbone's 4-bit codes (CPU, greedy; ~2x faster, texts may differ: llm/int4.py)")
+                         "bundled Q4 backbone's 4-bit codes (CPU, greedy; faster, texts may differ: llm/int4.py); "
+                         "lookup: greedy with prompt-lookup drafts, one row at a time (the exact texts up to "
+                         "rounding: llm/lookup.py); int4+lookup: both")
     ex.add_argument("--json", action="store_true", help="print one JSON object")
     ex.set_defaults(run=cmd_explain)
     return p

@@ -70,7 +70,7 @@ def test_generate_first_token_and_prefill_match_exact():
 def test_apply_decode_choices():
     model = q4_llama()
     assert apply_decode(model, "exact") is model
-    with pytest.raises(ValueError, match="not one of exact, int4"):
+    with pytest.raises(ValueError, match="not one of exact, int4, lookup, int4\\+lookup"):
         apply_decode(model, "int8")
     with pytest.raises(ValueError, match="greedy decoding only"):
         apply_decode(model, "int4", greedy=False)
@@ -103,6 +103,8 @@ def test_explain_command_decode_int4(tmp_path, capsys):
     assert main(base + [sid]) == 0
     exact = json.loads(capsys.readouterr().out)
     assert fast["sample_id"] == exact["sample_id"] and isinstance(fast["explanation"], str)
+    assert main(base + [sid, "--decode", "lookup"]) == 0  # llm/lookup.py: the exact text, fewer forwards
+    assert json.loads(capsys.readouterr().out) == exact
     assert main(base + [sid, "--decode", "int4", "--backbone", str(off_grid)]) == 2
     assert "not on a 4-bit grid" in capsys.readouterr().err
     with pytest.raises(ValueError, match="PETER is its own small transformer"):

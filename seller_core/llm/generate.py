@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 
 import torch
+from transformers import DynamicCache
 
 from seller_core.llm.inject import prompt_embeds
+from seller_core.llm.lookup import greedy_lookup
 
 _WS = re.compile(r"\s+")
 # the schema defaults of seg.generate, for callers without a config (the explain command)
@@ -44,6 +46,16 @@ def generate_ids(model, injector, batch: dict, e, gen_cfg: dict, pad_id: int, eo
     positions from the full mask, so they continue from the prefix."""
     am = batch["attention_mask"]
     x = prompt_embeds(model, injector, batch, e)
+    if gen_cfg.get("lookup"):  # explain --decode lookup: llm/lookup.py, one row
+        try:
+            if gen_cfg.get("do_sample") or gen_cfg.get("min_new_tokens"):
+                raise ValueError("lookup decoding is greedy and stops at the end token (no do_sample, min_new_tokens)")
+            cache = prefix.cache(1) if prefix is not None else DynamicCache(config=model.config)
+            ids = (prefix.ids if prefix is not None else []) + batch["ids"][0].tolist()
+            return greedy_lookup(model, x, am, batch["position_ids"], cache, ids, gen_cfg["max_new_tokens"], eos_id)[0]
+        finally:
+            if injector is not None:
+                injector.clear()
     extra = {}
     if prefix is not None:
         x, extra = prefix.full_embeds(x), {"cache": prefix.cache(x.shape[0])}

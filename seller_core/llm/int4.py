@@ -30,14 +30,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seller_core.llm.lookup import VERIFY_T
+
 GROUP = 32  # GGUF Q4_0/Q4_1 block size
 TOP_K = 32  # output-layer candidates rescored in fp32
 
 
 def _decode_step(x: torch.Tensor) -> bool:
-    """A cached decode step: one position per row (x: (B, 1, H)). Prefill and training forwards
-    (x: (B, T > 1, H)) keep the exact fp32 path."""
-    return x.dim() == 3 and x.shape[1] == 1
+    """A cached decode step: one position per row (x: (B, 1, H)), or a lookup decode's verify
+    forward (llm/lookup.py: up to VERIFY_T positions). Prefill and training forwards keep the
+    exact fp32 path."""
+    return x.dim() == 3 and (x.shape[1] == 1 or x.shape[1] <= VERIFY_T.get())
 
 
 class Int4DecodeLinear(nn.Module):
@@ -116,15 +119,19 @@ def int4_decode(model) -> nn.Module:
     return model
 
 
-DECODE = ("exact", "int4")
+# the explain command's --decode: the weights decode steps read, and whether drafts are verified
+DECODE = ("exact", "int4", "lookup", "int4+lookup")
 
 
 def apply_decode(model, decode: str, greedy: bool = True):
     """The explain command's --decode choice applied to a loaded (and final) backbone."""
     if decode not in DECODE:
         raise ValueError(f"--decode {decode!r} is not one of {', '.join(DECODE)}")
-    if decode == "exact":
-        return model
-    if not greedy:
-        raise ValueError("--decode int4 rescoring is exact for greedy decoding only; this run samples (do_sample)")
-    return int4_decode(model)
+    if decode != "exact" and not greedy:
+        raise ValueError(f"--decode {decode} is exact for greedy decoding only; this run samples (do_sample)")
+    return int4_decode(model) if decode.startswith("int4") else model
+
+
+def decode_settings(gen_cfg: dict, decode: str) -> dict:
+    """The generation settings under a --decode choice: lookup decoding runs one row at a time."""
+    return {**gen_cfg, "lookup": True, "batch_size": 1} if decode.endswith("lookup") else gen_cfg

@@ -24,7 +24,7 @@ from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss
 from seller_core.train.adapter_loop import train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
-from seller_core.llm.int4 import apply_decode
+from seller_core.llm.int4 import apply_decode, decode_settings
 from seller_core.models.pepler import PEPLERConfig, PEPLERPrompt, encode, text_start_id
 from seller_core.train import loop
 from seller_core.train.baseline_io import n_users_of
@@ -109,7 +109,7 @@ class PEPLERExplainer:
         if (n_users, n_items) != (self.prompt.cfg.n_users, self.prompt.cfg.n_items):
             raise ValueError(f"{model_path}: trained for {self.prompt.cfg.n_users} users / {self.prompt.cfg.n_items} "
                              f"items, the data has {n_users} / {n_items}")
-        self.gen = gen_cfg
+        self.gen = decode_settings(gen_cfg, decode)
         self.model, self.tok, self.device, self.load_s = open_backbone(backbone or self.ck["backbone"]["path"],
                                                                        self.ck["llm"], device)
         if "lm_state_dict" in self.ck:

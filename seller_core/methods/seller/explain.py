@@ -20,7 +20,7 @@ from seller_core.data import stage_io
 from seller_core.explain.interface import write_explanations
 from seller_core.llm.backbone import load_backbone
 from seller_core.llm.inject import Injector
-from seller_core.llm.int4 import apply_decode
+from seller_core.llm.int4 import apply_decode, decode_settings
 from seller_core.llm.prefix import PrefixCache
 from seller_core.models.seg import SequenceFeatures
 from seller_core.models.sasrec import load_sasrec
@@ -35,7 +35,7 @@ class SEGExplainer:
     def __init__(self, adapter_path, sasrec_path, item_text_emb_path, gen_cfg: dict, device: str | None = None,
                  backbone=None, decode: str = "exact"):
         t0 = time.perf_counter()
-        self.gen = gen_cfg
+        self.gen = decode_settings(gen_cfg, decode)
         self.adapter, ck = load_seg(adapter_path, "cpu")
         self.cfg, self.llm_cfg, self.backbone_meta = ck["seg"], ck["llm"], ck["backbone"]
         self.device = resolve_device(device or self.llm_cfg["device"])

@@ -25,7 +25,7 @@ from seller_core.llm.adapter_train import batch_of, generate_texts, lm_loss
 from seller_core.train.adapter_loop import train_adapter
 from seller_core.llm.backbone import backbone_info
 from seller_core.llm.inject import Injector
-from seller_core.llm.int4 import apply_decode
+from seller_core.llm.int4 import apply_decode, decode_settings
 from seller_core.llm.prefix import PrefixCache
 from seller_core.llm.prompting import SlotPrompt, shared_prefix
 from seller_core.models.xrec import CFTables, XRecAdapter, XRecConfig
@@ -126,7 +126,7 @@ class XRecExplainer:
         self.adapter, self.ck = load_xrec(model_path)
         n_users, n_items = n_users_of(users_path), stage_io.n_items_of(items_path)
         self.data = XRecInputs(lightgcn_path, profiles_path, items_path, n_users, n_items)
-        self.gen = gen_cfg
+        self.gen = decode_settings(gen_cfg, decode)
         self.model, self.tok, self.device, self.load_s = open_backbone(backbone or self.ck["backbone"]["path"],
                                                                        self.ck["llm"], device)
         self.model = apply_decode(self.model, decode, not gen_cfg.get("do_sample"))
