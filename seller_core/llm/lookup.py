@@ -2,20 +2,21 @@
 
 Why it exists: on demand, a resident adapter method answers a pair in ≈ 1.1-1.8 s on the 2-core
 CPU, nearly all of it ≈ 30 batch-1 decode steps, each bound by per-op overhead and by reading
-the weights, not by arithmetic (bench/explain_latency.py). Adapter methods' texts copy category names from the prompt and
-repeat themselves ("Pilates; Pilates; Boxing;"), so the next tokens can often be guessed by
-finding the last few tokens earlier in the prompt or the text so far and proposing what followed
-them (prompt lookup, Saxena 2023). One forward then scores the current token and the DRAFT
-guesses together (T = 1 + DRAFT positions against the cache); the guesses are kept up to the
-first one that is not the model's own greedy choice, plus that choice, and the cache is cropped
-back. Every kept token is the argmax of the model at its position, so the text is the greedy one
-up to floating point: the longer forward rounds differently from a one-position step, which could
-flip a near tie (measured against the exact texts on validation samples: bench/explain_latency.py).
+the weights, not by arithmetic (bench/explain_latency.py). Adapter methods' texts copy category
+names from the prompt and repeat themselves ("Pilates; Pilates; Boxing;"), so the next tokens can
+often be guessed by finding the last few tokens earlier in the prompt or the text so far and
+proposing what followed them (prompt lookup, Saxena 2023). One forward then scores the current
+token and the DRAFT guesses together (T = 1 + DRAFT positions against the cache); the guesses are
+kept up to the first one that is not the model's own greedy choice, plus that choice, and the
+cache is cropped back. Every kept token is the argmax of the model at its position, so the text is
+the greedy one up to floating point: the longer forward rounds differently from a one-position
+step, which could flip a near tie (measured against the exact texts on validation samples:
+bench/int4_fidelity.py --decode lookup).
 
 DRAFT is 2 because the cost of a forward grows with its positions beyond two on this CPU (fp32:
 T = 2 ≈ T = 1, T = 4 ≈ 2x, T = 7 ≈ 2.4x); longer drafts gave no gain. transformers' own
 `prompt_lookup_num_tokens` is not used: given inputs_embeds and a prefix cache (the soft tokens),
-it searched the new tokens only and its texts differed from greedy's in 15 of 16 validation pairs.
+its texts differed from greedy's in 15 of 16 validation pairs.
 
 Injection (llm/inject.py) is untouched: a verify forward is shorter than the prompt, so its hooks
 take the decode-step branch (from_slot adds at every new position; slots adds nothing). int4
