@@ -14,7 +14,8 @@ Each form runs as a user would run it, in a fresh process (`python -m seller_cor
   serve     --serve, the N requests one at a time on stdin after the ready line (per-pair round trip)
   int4      --serve --decode int4 (llm/int4.py), the same requests: per-pair round trip and how many
             texts equal the exact ones
-  lookup    --serve --decode lookup (llm/lookup.py: prompt-lookup drafts) and int4+lookup, the same
+  lookup    --serve --decode lookup (llm/lookup.py: prompt-lookup drafts), int4+lookup and
+            int4+lookup+compile (its verify forwards torch.compile'd during start-up), the same
   floor of an exact decode: reading every fp32 weight once (timed here) per new token
 
     .venv/bin/python bench/explain_latency.py --results results --dataset tiny_yelp --n 16
@@ -134,7 +135,7 @@ def main(argv=None) -> dict:
 
     startup, rtt, served = serve(base, ids, env)
     startup4, rtt4, served4 = serve(base + ["--decode", "int4"], ids, env)
-    fast = {d: serve(base + ["--decode", d], ids, env) for d in ("lookup", "int4+lookup")}
+    fast = {d: serve(base + ["--decode", d], ids, env) for d in ("lookup", "int4+lookup", "int4+lookup+compile")}
     floor_token = weight_read_seconds(Path(args.backbone))
     n_new = generation_settings(args.results, args.dataset, DEFAULT_RUN)["max_new_tokens"]
 
@@ -176,7 +177,8 @@ def main(argv=None) -> dict:
     for d in fast:
         r = res[d]
         print(f"  serve --decode {d + ',':12s} {r['serve_per_pair_median_s']:7.3f} s   median (max "
-              f"{r['serve_per_pair_max_s']:.3f} s; {r['same_texts']}/{len(ids)} texts the same as exact)")
+              f"{r['serve_per_pair_max_s']:.3f} s; start-up {r['serve_startup_s']:.1f} s; "
+              f"{r['same_texts']}/{len(ids)} texts the same as exact)")
     return res
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 # llm/int4.py's DECODE, spelt out so that parsing arguments imports no torch (tests/test_lookup.py: equal)
-DECODE_CHOICES = ("exact", "int4", "lookup", "int4+lookup")
+DECODE_CHOICES = ("exact", "int4", "lookup", "int4+lookup", "lookup+compile", "int4+lookup+compile")
 
 REQUEST_KEYS = ("sample_id", "user", "item")
 
@@ -151,7 +151,9 @@ def parser() -> argparse.ArgumentParser:
                     help="exact (default): fp32 decoding, the texts the pipeline writes; int4: decode steps read the "
                          "bundled Q4 backbone's 4-bit codes (CPU, greedy; faster, texts may differ: llm/int4.py); "
                          "lookup: greedy with prompt-lookup drafts, one row at a time (the exact texts up to "
-                         "rounding: llm/lookup.py); int4+lookup: both")
+                         "rounding: llm/lookup.py); int4+lookup: both; ...+compile: the lookup's verify forwards "
+                         "run torch.compile'd (minutes of compiling at start-up, then about half the time a pair; "
+                         "for --serve)")
     ex.add_argument("--json", action="store_true", help="print one JSON object")
     ex.set_defaults(run=cmd_explain)
     return p

@@ -94,8 +94,53 @@ def test_decode_choices():
     gen = {"batch_size": 16, "max_new_tokens": 8}
     assert int4.decode_settings(gen, "exact") is gen and int4.decode_settings(gen, "int4") is gen
     assert int4.decode_settings(gen, "int4+lookup") == {**gen, "batch_size": 1, "lookup": True}
+    assert int4.decode_settings(gen, "int4+lookup+compile") == {**gen, "batch_size": 1, "lookup": True, "compile": True}
     model = q4_llama()
     assert int4.apply_decode(model, "lookup") is model
     assert isinstance(int4.apply_decode(q4_llama(), "int4+lookup").lm_head, int4.RescoredHead)
     with pytest.raises(ValueError, match="greedy decoding only"):
         int4.apply_decode(model, "lookup", greedy=False)
+
+
+def lookup_tokens(model, tok, inject_at, gen, prefix_too=True):
+    """Each CATS prompt's lookup-decoded ids (prefix and injection as SEG explains), one row at a time."""
+    b = PromptBuilder(tok, "say what the user is looking for", ["rec", "sem"])
+    rows = [b.encode(c) for c in CATS]
+    prefix = PrefixCache(model, shared_prefix(rows, b.prefix_len())) if prefix_too else None
+    torch.manual_seed(2)
+    e = torch.randn(len(rows), 2, 64) * 0.5
+    out = []
+    with Injector(model).configure(inject_at=inject_at) as inj:
+        for r in range(len(rows)):
+            batch = collate(rows[r:r + 1], tok.pad_token_id, False, len(prefix) if prefix else 0)
+            out.append(generate_ids(model, inj, batch, e[r:r + 1], gen, tok.pad_token_id, tok.eos_token_id, prefix))
+    return out
+
+
+@pytest.mark.parametrize("inject_at", ["slots", "from_slot"])
+def test_compiled_verify_forwards_are_one_graph_for_every_prompt(inject_at):
+    """The prompts differ in length and in what their drafts find, so the eager loop runs 1-3
+    positions against caches of many lengths; compiled, every pair must reuse one graph (else each
+    new shape or constant would cost a compile in a resident server) and give the eager tokens."""
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    model, tok = int4.int4_decode(q4_llama()), word_tokenizer()
+    gen = {"max_new_tokens": 24, "lookup": True}
+    eager = lookup_tokens(model, tok, inject_at, gen)
+    counter = CompileCounter()  # traces with dynamo, runs the graph eagerly: counts graphs, no inductor cost
+    model._lookup_compiled = torch.compile(model.forward, dynamic=True, backend=counter)
+    fast = lookup_tokens(model, tok, inject_at, {**gen, "compile": True})
+    assert all(torch.equal(a, b) for a, b in zip(fast, eager)), (fast, eager)
+    assert counter.frame_count == 1, f"{counter.frame_count} graphs compiled for {len(CATS)} prompts"
+    torch._dynamo.reset()
+
+
+def test_compiled_lookup_with_inductor_gives_the_eager_tokens():
+    torch._dynamo.reset()
+    model, tok = int4.int4_decode(q4_llama()), word_tokenizer()
+    gen = {"max_new_tokens": 16, "lookup": True}
+    eager = lookup_tokens(model, tok, "from_slot", gen)
+    fast = lookup_tokens(model, tok, "from_slot", {**gen, "compile": True})
+    assert all(torch.equal(a, b) for a, b in zip(fast, eager)), (fast, eager)
+    torch._dynamo.reset()

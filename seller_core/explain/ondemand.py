@@ -7,6 +7,8 @@ answers the same requests the same way.
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 from seller_core import methods
@@ -15,6 +17,7 @@ from seller_core.explain.interface import read_provenance
 from seller_core.llm.generate import DEFAULT_GENERATE
 
 SPLITS = ("test", "valid", "train")
+log = logging.getLogger(__name__)
 
 
 def generation_settings(results, dataset: str, run: str) -> dict:
@@ -41,6 +44,13 @@ class OnDemand:
         self.users = stage_io.read_parquet(data / "users.parquet", ["user_id", "raw_user_id"])
         self.items = stage_io.read_parquet(data / "items.parquet", ["item_id", "raw_item_id", "categories"])
         self.explainer = self.method.explainer(results, dataset, run, device, backbone, decode)
+        if decode.endswith("+compile"):
+            # compile now, not in the first request: one pair through the compiled verify forward
+            t0 = time.perf_counter()
+            log.warning("compiling the decode step (torch.compile, once per process: minutes on a small CPU; "
+                        "inductor's on-disk cache shortens a restart)")
+            self.explain([{"sample_id": int(self.frames[SPLITS[0]]["sample_id"].iloc[0])}])
+            log.warning("compiled in %.0f s", time.perf_counter() - t0)
 
     def locate(self, user=None, item=None, sample_id=None) -> tuple[str, object]:
         """(split, row) of the sample for a raw user/item pair or a sample id; KeyError saying why not."""

@@ -52,7 +52,8 @@ def generate_ids(model, injector, batch: dict, e, gen_cfg: dict, pad_id: int, eo
                 raise ValueError("lookup decoding is greedy and stops at the end token (no do_sample, min_new_tokens)")
             cache = prefix.cache(1) if prefix is not None else DynamicCache(config=model.config)
             ids = (prefix.ids if prefix is not None else []) + batch["ids"][0].tolist()
-            return greedy_lookup(model, x, am, batch["position_ids"], cache, ids, gen_cfg["max_new_tokens"], eos_id)[0]
+            return greedy_lookup(model, x, am, batch["position_ids"], cache, ids, gen_cfg["max_new_tokens"], eos_id,
+                                 injector, bool(gen_cfg.get("compile")))[0]
         finally:
             if injector is not None:
                 injector.clear()

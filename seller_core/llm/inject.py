@@ -39,6 +39,7 @@ import torch.nn as nn
 INJECT_AT = ("slots", "from_slot")
 SLOT_SCALES = ("none", "token_norm")
 QKV = ("q", "k", "v")
+DECODE_ONLY = 1 << 62  # seq_len meaning "every forward is a decode step" (Injector.decode_only)
 
 
 def group_mean(e: torch.Tensor, n_kv_heads: int, head_dim: int) -> torch.Tensor:
@@ -190,6 +191,12 @@ class Injector:
 
     def clear(self) -> None:
         self.ctx.clear()
+
+    def decode_only(self) -> None:
+        """Every forward until clear() is a cached decode step, whatever its length (lookup
+        decoding's verify forwards, llm/lookup.py, score a few positions at once)."""
+        if self.ctx.pos is not None:
+            self.ctx.seq_len = DECODE_ONLY
 
     def inputs_embeds(self, ids: torch.Tensor, pos: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         """Token embeddings of ids (B, T) with the soft positions pos (B, K) replaced by e (B, K, H).

@@ -119,8 +119,9 @@ def int4_decode(model) -> nn.Module:
     return model
 
 
-# the explain command's --decode: the weights decode steps read, and whether drafts are verified
-DECODE = ("exact", "int4", "lookup", "int4+lookup")
+# the explain command's --decode: the weights decode steps read, whether drafts are verified, and
+# whether the verify forwards are compiled (llm/lookup.py)
+DECODE = ("exact", "int4", "lookup", "int4+lookup", "lookup+compile", "int4+lookup+compile")
 
 
 def apply_decode(model, decode: str, greedy: bool = True):
@@ -134,4 +135,6 @@ def apply_decode(model, decode: str, greedy: bool = True):
 
 def decode_settings(gen_cfg: dict, decode: str) -> dict:
     """The generation settings under a --decode choice: lookup decoding runs one row at a time."""
-    return {**gen_cfg, "lookup": True, "batch_size": 1} if decode.endswith("lookup") else gen_cfg
+    if "lookup" not in decode:
+        return gen_cfg
+    return {**gen_cfg, "lookup": True, "batch_size": 1, **({"compile": True} if decode.endswith("+compile") else {})}
