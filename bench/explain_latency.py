@@ -176,7 +176,7 @@ def main(argv=None) -> dict:
           f"{same4}/{len(ids)} texts the same as exact)")
     for d in fast:
         r = res[d]
-        print(f"  serve --decode {d + ',':12s} {r['serve_per_pair_median_s']:7.3f} s   median (max "
+        print(f"  serve --decode {d}, per pair {r['serve_per_pair_median_s']:7.3f} s   median (max "
               f"{r['serve_per_pair_max_s']:.3f} s; start-up {r['serve_startup_s']:.1f} s; "
               f"{r['same_texts']}/{len(ids)} texts the same as exact)")
     return res

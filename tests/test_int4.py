@@ -1,5 +1,5 @@
 """llm/int4.py: the opt-in int4 decode path reads a 4-bit-grid backbone's codes on decode steps,
-keeps the prefill exact, picks the fp32 model's greedy token when it is in the bf16 top-k, and
+keeps the prefill exact, picks the fp32 model's greedy token when it is among the int4 head's top-k, and
 refuses weights that are not on a 4-bit grid."""
 
 import pandas as pd
@@ -48,7 +48,13 @@ def test_rescored_head_top_k_is_exact():
     assert torch.equal(out.argmax(-1), ref.argmax(-1))
     top = out.topk(32, dim=-1).indices
     torch.testing.assert_close(out.gather(-1, top), ref.gather(-1, top), rtol=1e-5, atol=1e-5)
-    assert not torch.equal(out, ref)  # the rest is bf16
+    # every other token is out of greedy's reach, so an approximate logit can never beat an exact one
+    rest = out.scatter(-1, top, torch.finfo(out.dtype).min)
+    assert bool((rest == torch.finfo(out.dtype).min).all())
+    # the candidates are the 4-bit head's: most of the exact top 32 are among them, not necessarily all
+    ref_top = ref.topk(32, dim=-1).indices
+    overlap = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(top.reshape(-1, 32), ref_top.reshape(-1, 32)))
+    assert overlap >= 0.6 * ref_top.numel()
 
 
 def test_generate_first_token_and_prefill_match_exact():
